@@ -5,7 +5,7 @@ CRIO_VERSION=v1.36.3
 CRICTL_VERSION=v1.36.0
 DEBIAN_SUITE=trixie
 # Debian packages of the node root filesystem (CRIU >= 4 is why it is trixie, not the host's bookworm).
-NODE_PACKAGES="criu runc conmon buildah skopeo etcd-server containernetworking-plugins iptables busybox-static \
+NODE_PACKAGES="criu runc conmon buildah skopeo netavark etcd-server containernetworking-plugins iptables busybox-static \
   ca-certificates iproute2 procps util-linux mount kmod socat conntrack ethtool python3-minimal zstd"
 # Debian packages of the workload base image (the Python-based test counter).
 IMAGE_PACKAGES="python3-minimal"

@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+export KUBECONFIG ?= $(CURDIR)/.e2e/kubeconfig
+
+.PHONY: test unit e2e cluster-up cluster-down venv
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+## Unit tests and end-to-end tests (brings the local cluster up when needed).
+test: unit e2e
+
+unit: venv
+	$(VENV)/bin/python -m pytest -q tests
+
+e2e: venv cluster-up
+	$(VENV)/bin/python -m pytest -q e2e/tests
+
+## The local multi-node cluster (kubeconfig: .e2e/kubeconfig).
+cluster-up:
+	bash e2e/cluster/up.sh
+
+cluster-down:
+	bash e2e/cluster/down.sh

@@ -1,0 +1,42 @@
+"""An in-memory counter served over TCP: the test workload of the e2e suite and of `make demo`.
+
+Every connection gets one line of JSON: {"count": N, "token": T, "pid": P, "container": C}. `count` grows by one
+every TICK seconds and `token` is random per process start; both live only in process memory, so after a
+migration the same token with a count at least as high proves the process continued instead of restarting.
+"""
+
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+
+TICK = float(os.environ.get("COUNTER_TICK", "0.1"))
+PORT = int(os.environ.get("COUNTER_PORT", "8080"))
+NAME = os.environ.get("COUNTER_NAME", socket.gethostname())
+
+state = {"count": 0, "token": secrets.token_hex(8)}
+
+
+def tick() -> None:
+    while True:
+        time.sleep(TICK)
+        state["count"] += 1
+
+
+def serve() -> None:
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", PORT))
+    srv.listen(16)
+    print(f"counter {NAME} token={state['token']} listening on :{PORT}", flush=True)
+    while True:
+        conn, _ = srv.accept()
+        with conn:
+            reply = {"count": state["count"], "token": state["token"], "pid": os.getpid(), "container": NAME}
+            conn.sendall((json.dumps(reply) + "\n").encode())
+
+
+threading.Thread(target=tick, daemon=True).start()
+serve()

@@ -1,0 +1,71 @@
+"""Smoke test of the cluster itself, without the operator: the checkpoint/restore path the product is built on.
+
+A counter pod on the source node is checkpointed through the kubelet checkpoint API, the archive is turned into a
+checkpoint image on the target node, and a pod created from that image is restored by CRI-O with its memory.
+"""
+
+from __future__ import annotations
+
+import json
+
+from kubernetes import client
+
+from conftest import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, node_exec, read_counter, running_pod,
+                      wait_for)
+
+
+def kubelet_checkpoint(api: client.ApiClient, node: str, pod: str, container: str) -> str:
+    """POST /checkpoint/{ns}/{pod}/{container} on the node's kubelet (through the API server proxy)."""
+    resp = api.call_api(
+        f"/api/v1/nodes/{node}/proxy/checkpoint/{NAMESPACE}/{pod}/{container}", "POST",
+        query_params=[("timeout", "120")], auth_settings=["BearerToken"], _preload_content=False,
+    )
+    items = json.loads(resp[0].data)["items"]
+    assert len(items) == 1, items
+    return items[0]
+
+
+def test_checkpoint_on_one_node_restores_on_another(api, core, pods, unique):
+    source = f"smoke-src-{unique}"
+    core.create_namespaced_pod(NAMESPACE, counter_pod(source, SOURCE_NODE))
+    pods.append(source)
+    src_ip = running_pod(core, source).status.pod_ip
+    before = read_counter(src_ip)
+
+    archive_path = kubelet_checkpoint(api, SOURCE_NODE, source, "counter")
+    at_checkpoint = read_counter(src_ip)  # the kubelet API leaves the source running
+    assert at_checkpoint["token"] == before["token"] and at_checkpoint["count"] >= before["count"]
+
+    archive = node_exec(SOURCE_NODE, "cat", archive_path)
+    node_exec(SOURCE_NODE, "rm", "-f", archive_path)
+    assert len(archive) > 0
+    image = f"localhost/smoke-checkpoint:{unique}"
+    tar = f"/tmp/smoke-{unique}.tar"
+    node_exec(TARGET_NODE, "sh", "-c", f"umask 077 && cat > {tar}", stdin=archive)
+    node_exec(TARGET_NODE, "sh", "-euc", f"""
+        c=$(buildah from scratch)
+        buildah add -q $c {tar} /
+        buildah config --annotation=io.kubernetes.cri-o.annotations.checkpoint.name=counter $c
+        buildah commit -q --rm $c {image} >/dev/null
+        rm -f {tar}""")
+
+    restored = f"smoke-dst-{unique}"
+    spec = counter_pod(restored, TARGET_NODE, image=image)
+    spec["spec"]["containers"][0]["imagePullPolicy"] = "Never"
+    core.create_namespaced_pod(NAMESPACE, spec)
+    pods.append(restored)
+    pod = running_pod(core, restored)
+    assert pod.spec.node_name == TARGET_NODE
+
+    container_id = pod.status.container_statuses[0].container_id.split("://", 1)[1]
+    inspect = json.loads(node_exec(TARGET_NODE, "crictl", "inspect", container_id))
+    assert inspect["info"].get("restored") is True, inspect["info"]
+
+    after = read_counter(pod.status.pod_ip)
+    assert after["token"] == before["token"], "the restored counter is a fresh process, not the checkpointed one"
+    assert after["count"] >= before["count"], (before, after)
+
+    core.delete_namespaced_pod(restored, NAMESPACE, grace_period_seconds=0)
+    wait_for(f"pod {restored} deleted",
+             lambda: restored not in {p.metadata.name for p in core.list_namespaced_pod(NAMESPACE).items}, 60)
+    node_exec(TARGET_NODE, "buildah", "rmi", image)
