@@ -1,0 +1,216 @@
+"""What each endpoint does, independent of HTTP plumbing: validate, act through the modules, log one line."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import os
+import ssl
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import quote
+
+from . import transfer, validation
+from .archives import ArchiveStore
+from .containers import Containers
+from .criustats import StatsError, read_dump_stats
+from .errors import BadRequest, HelperError, NotFound, UpstreamError
+from .freezer import Freezer
+from .images import Images, checkpoint_image_name
+from .kubelet import Kubelet
+from .transfer import Reader
+
+log = logging.getLogger(__name__)
+
+PEER_TIMEOUT = 300.0
+
+
+def _field(body: dict[str, Any], name: str) -> Any:
+    if name not in body:
+        raise BadRequest(f"missing field {name!r}")
+    return body[name]
+
+
+class Helper:
+    def __init__(
+        self,
+        node_name: str,
+        store: ArchiveStore,
+        kubelet: Kubelet,
+        freezer: Freezer,
+        images: Images,
+        containers: Containers,
+        peer_context: ssl.SSLContext,
+        scratch_dir: Path,
+    ) -> None:
+        self.node_name = node_name
+        self.store = store
+        self.kubelet = kubelet
+        self.freezer = freezer
+        self.images = images
+        self.containers = containers
+        self.peer_context = peer_context
+        self.scratch_dir = scratch_dir
+        scratch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(scratch_dir, 0o700)
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "node": self.node_name}
+
+    def checkpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Kubelet checkpoint -> archive moved into the store (kubelet's copy gone) -> CRIU stats."""
+        archive_id = validation.archive_id(_field(body, "id"))
+        namespace, pod, container = _field(body, "namespace"), _field(body, "pod"), _field(body, "container")
+        timeout = validation.timeout_seconds(body.get("timeoutSeconds"), default=60)
+        started = time.monotonic()
+        kubelet_archive = self.kubelet.checkpoint(namespace, pod, container, timeout)
+        seconds = time.monotonic() - started
+        try:
+            info = self.store.adopt(archive_id, kubelet_archive)
+        except FileNotFoundError:
+            raise HelperError(
+                f"kubelet wrote {kubelet_archive.name} but it is not in {kubelet_archive.parent} "
+                "(is KUBELET_CHECKPOINT_DIR the kubelet's checkpoint directory?)"
+            ) from None
+        result: dict[str, Any] = {"id": archive_id, "bytes": info.bytes, "sha256": info.sha256, "seconds": round(seconds, 3)}
+        try:
+            result["stats"] = read_dump_stats(self.store.path(archive_id))
+        except StatsError as exc:
+            result["stats"], result["statsError"] = {}, str(exc)
+            log.warning("archive %s: CRIU stats unreadable: %s", archive_id, exc)
+        log.info(
+            "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs, frozen %s us",
+            namespace, pod, container, archive_id, info.bytes, seconds, result["stats"].get("frozen_time"),
+        )  # fmt: skip
+        return result
+
+    def freeze(self, body: dict[str, Any]) -> dict[str, Any]:
+        uid = validation.pod_uid(_field(body, "podUID"))
+        frozen = self.freezer.freeze(uid)
+        log.info("froze pod %s: %d container cgroups", uid, len(frozen))
+        return {"frozen": frozen}
+
+    def thaw(self, body: dict[str, Any]) -> dict[str, Any]:
+        uid = validation.pod_uid(_field(body, "podUID"))
+        thawed = self.freezer.thaw(uid)
+        log.info("thawed pod %s: %d container cgroups", uid, len(thawed))
+        return {"frozen": [], "thawed": thawed}
+
+    def send(self, body: dict[str, Any]) -> dict[str, Any]:
+        archive_id = validation.archive_id(_field(body, "id"))
+        target = _field(body, "target")
+        host, port = validation.peer_url(target)
+        compression = body.get("compression", "zstd")
+        info = self.store.info(archive_id)
+        with self.store.open(archive_id) as f:
+            result = transfer.send_file(
+                f, info.bytes, info.sha256, host, port, f"/v1/archives/{archive_id}",
+                compression, self.peer_context, PEER_TIMEOUT,
+            )  # fmt: skip
+        log.info(
+            "sent archive %s to %s: %d bytes, %d on the wire (%s), %.3fs",
+            archive_id, target, result["bytes"], result["wireBytes"], compression, result["seconds"],
+        )  # fmt: skip
+        return result
+
+    def receive(self, archive_id: str, content_encoding: str | None, sha256: str | None, body: Reader) -> dict[str, Any]:
+        archive_id = validation.archive_id(archive_id)
+        if sha256 is None:
+            raise BadRequest("missing X-Content-Sha256 header")
+        expected = validation.sha256_hex(sha256)
+        started = time.monotonic()
+        info = self.store.receive(archive_id, transfer.decoder(body, content_encoding), expected)
+        log.info("received archive %s: %d bytes (%s) in %.3fs, sha256 ok", archive_id, info.bytes, content_encoding or "identity", time.monotonic() - started)
+        return {"bytes": info.bytes, "sha256": info.sha256}
+
+    def build_checkpoint_image(self, body: dict[str, Any]) -> dict[str, Any]:
+        archive_id = validation.archive_id(_field(body, "id"))
+        container = validation.container_name(_field(body, "container"))
+        image = body.get("image") or checkpoint_image_name(archive_id)
+        archive = self.store.path(archive_id)
+        if not archive.is_file():
+            raise NotFound(f"archive {archive_id} not found on this node")
+        started = time.monotonic()
+        self.images.build_checkpoint_image(archive, container, image)
+        log.info("built checkpoint image %s from archive %s for container %s in %.3fs", image, archive_id, container, time.monotonic() - started)
+        return {"image": image}
+
+    def ensure_images(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Copies every image missing here from the source helper, so the restore never needs a registry."""
+        refs = _field(body, "images")
+        if not isinstance(refs, list):
+            raise BadRequest("images must be a list of image references")
+        refs = [validation.image_ref(ref) for ref in refs]
+        present, missing = [], []
+        for ref in refs:
+            (present if self.images.is_present(ref) else missing).append(ref)
+        if missing and not body.get("source"):
+            raise BadRequest(f"images {missing} are missing on {self.node_name} and no source helper was given")
+        copied = []
+        for ref in missing:
+            host, port = validation.peer_url(body["source"])
+            started = time.monotonic()
+            size = self._copy_image_from(host, port, ref)
+            copied.append(ref)
+            log.info("copied image %s from %s: %d bytes in %.3fs", ref, body["source"], size, time.monotonic() - started)
+        return {"present": present, "copied": copied}
+
+    def _copy_image_from(self, host: str, port: int, ref: str) -> int:
+        who = f"peer https://{host}:{port}"
+        conn = transfer.connect(host, port, self.peer_context, PEER_TIMEOUT)
+        try:
+            conn.request("GET", f"/v1/images/export?image={quote(ref, safe='')}")
+            resp = conn.getresponse()
+            if resp.status != 200:
+                transfer.json_answer(resp, who)
+            expected = validation.sha256_hex(resp.getheader("X-Content-Sha256") or "")
+            with tempfile.TemporaryDirectory(dir=self.scratch_dir) as tmp:
+                archive = Path(tmp) / "image.tar"
+                with open(archive, "wb") as out:
+                    size, digest = transfer.copy_hashing(transfer.decoder(resp, resp.getheader("Content-Encoding")), out)
+                if digest != expected:
+                    raise UpstreamError(f"image {ref} from {who}: sha256 {digest} does not match {expected}")
+                self.images.load(archive, ref)
+            return size
+        except (OSError, http.client.HTTPException) as exc:
+            raise UpstreamError(f"fetching image {ref} from {who} failed: {exc}") from None
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def exported_image(self, ref: str) -> Iterator[tuple[Path, str]]:
+        """Exports an image to a temporary OCI archive; yields (path, sha256) and deletes it afterwards."""
+        ref = validation.image_ref(ref)
+        if not self.images.is_present(ref):
+            raise NotFound(f"image {ref} not present on {self.node_name}")
+        with tempfile.TemporaryDirectory(dir=self.scratch_dir) as tmp:
+            archive = Path(tmp) / "image.tar"
+            started = time.monotonic()
+            self.images.export(ref, archive)
+            with open(archive, "rb") as f:
+                digest = transfer.file_sha256(f)
+            size = archive.stat().st_size
+            log.info("exported image %s: %d bytes in %.3fs", ref, size, time.monotonic() - started)
+            yield archive, digest
+
+    def restored(self, namespace: str | None, pod: str | None) -> dict[str, Any]:
+        if not namespace or not pod:
+            raise BadRequest("query parameters namespace and pod are required")
+        return {"containers": self.containers.restored(namespace, pod)}
+
+    def delete_migration(self, migration_uid: str) -> dict[str, Any]:
+        """Removes the migration's archives and checkpoint images; an image still used by a container is kept."""
+        uid = validation.archive_id(migration_uid)
+        deleted = self.store.delete_migration(uid)
+        kept = []
+        for image in self.images.checkpoint_images(uid):
+            try:
+                self.images.remove(image)
+                deleted.append(image)
+            except HelperError as exc:
+                kept.append({"image": image, "reason": str(exc)})
+        log.info("cleaned up migration %s: deleted %s, kept %s", uid, deleted, [k["image"] for k in kept])
+        return {"deleted": deleted, "kept": kept}

@@ -1,0 +1,64 @@
+"""Node-helper settings, read once from the environment the DaemonSet sets."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+@dataclass(frozen=True)
+class Config:
+    node_name: str
+    node_ip: str
+    port: int = 9443
+    tls_dir: Path = Path("/etc/podmigration/tls")
+    work_dir: Path = Path("/var/lib/podmigration")
+    kubelet_port: int = 10250
+    kubelet_checkpoint_dir: Path = Path("/var/lib/kubelet/checkpoints")
+    kubelet_ca_file: Path = SERVICE_ACCOUNT_DIR / "ca.crt"
+    kubelet_token_file: Path = SERVICE_ACCOUNT_DIR / "token"
+    kubelet_insecure_tls: bool = False
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+    cri_endpoint: str = "unix:///var/run/crio/crio.sock"
+    storage_root: Path = Path("/var/lib/containers/storage")
+    storage_runroot: Path = Path("/run/containers/storage")
+    storage_driver: str = "overlay"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.work_dir / "archives"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Temporary image archives live here, apart from checkpoint archives."""
+        return self.work_dir / "tmp"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
+        """Build the config; NODE_IP is required because the helper listens on it and calls the kubelet there."""
+        node_ip = env.get("NODE_IP", "")
+        if not node_ip:
+            raise ValueError("NODE_IP is not set (the DaemonSet should set it from status.hostIP)")
+        d = cls(node_name=socket.gethostname(), node_ip=node_ip)
+        return cls(
+            node_name=env.get("NODE_NAME") or d.node_name,
+            node_ip=node_ip,
+            port=int(env.get("PM_HELPER_PORT", d.port)),
+            tls_dir=Path(env.get("PM_TLS_DIR", d.tls_dir)),
+            work_dir=Path(env.get("PM_WORK_DIR", d.work_dir)),
+            kubelet_port=int(env.get("KUBELET_PORT", d.kubelet_port)),
+            kubelet_checkpoint_dir=Path(env.get("KUBELET_CHECKPOINT_DIR", d.kubelet_checkpoint_dir)),
+            kubelet_ca_file=Path(env.get("KUBELET_CA_FILE", d.kubelet_ca_file)),
+            kubelet_token_file=Path(env.get("KUBELET_TOKEN_FILE", d.kubelet_token_file)),
+            kubelet_insecure_tls=env.get("KUBELET_INSECURE_TLS", "false").lower() in ("1", "true", "yes"),
+            cgroup_root=Path(env.get("PM_CGROUP_ROOT", d.cgroup_root)),
+            cri_endpoint=env.get("CONTAINER_RUNTIME_ENDPOINT", d.cri_endpoint),
+            storage_root=Path(env.get("PM_STORAGE_ROOT", d.storage_root)),
+            storage_runroot=Path(env.get("PM_STORAGE_RUNROOT", d.storage_runroot)),
+            storage_driver=env.get("PM_STORAGE_DRIVER", d.storage_driver),
+        )

@@ -1,0 +1,95 @@
+"""Freezes and thaws a pod's container cgroups, so the source stops changing state after its checkpoint
+without being killed (the kubelet checkpoint API leaves it running)."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import validation
+from .errors import HelperError, NotFound
+
+_MAX_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class _Interface:
+    """One cgroup version's freezer: the file we write and how to read the state the kernel reached."""
+
+    control: str
+    frozen: str
+    thawed: str
+
+    def value(self, frozen: bool) -> str:
+        return self.frozen if frozen else self.thawed
+
+    def wanted(self, cgroup: Path) -> str:
+        return (cgroup / self.control).read_text().strip()
+
+    def reached(self, cgroup: Path) -> str:
+        if self.control == "cgroup.freeze":
+            events = dict(line.split(" ", 1) for line in (cgroup / "cgroup.events").read_text().splitlines() if " " in line)
+            return events.get("frozen", "").strip()
+        return self.wanted(cgroup)  # v1 freezer.state reads FREEZING until every task is frozen
+
+
+V1 = _Interface("freezer.state", "FROZEN", "THAWED")
+V2 = _Interface("cgroup.freeze", "1", "0")
+
+
+class Freezer:
+    """Finds container cgroups under pod<uid> (cgroupfs) or *-pod<uid_with_underscores>.slice (systemd)."""
+
+    def __init__(self, cgroup_root: Path, timeout: float = 10.0) -> None:
+        self.cgroup_root = cgroup_root
+        self.timeout = timeout
+
+    def container_cgroups(self, pod_uid: str) -> list[tuple[Path, _Interface]]:
+        uid = validation.pod_uid(pod_uid)
+        pod_dir = re.compile(rf"(?:^|.*-)pod(?:{re.escape(uid)}|{re.escape(uid.replace('-', '_'))})(?:\.slice)?")
+        v1_root = self.cgroup_root / "freezer"
+        base, iface = (v1_root, V1) if v1_root.is_dir() else (self.cgroup_root, V2)
+        found: list[tuple[Path, _Interface]] = []
+        base_depth = len(base.parts)
+        for dirpath, dirnames, _ in os.walk(base):
+            here = Path(dirpath)
+            if pod_dir.fullmatch(here.name):
+                found.extend(
+                    (here / name, iface)
+                    for name in sorted(dirnames)
+                    # conmon shares the pod cgroup or has its own crio-conmon-*.scope: it must keep running.
+                    if "conmon" not in name and (here / name / iface.control).is_file()
+                )
+                dirnames.clear()
+            elif len(here.parts) - base_depth >= _MAX_DEPTH:
+                dirnames.clear()
+        return found
+
+    def freeze(self, pod_uid: str) -> list[str]:
+        return self._set(pod_uid, frozen=True)
+
+    def thaw(self, pod_uid: str) -> list[str]:
+        return self._set(pod_uid, frozen=False)
+
+    def _set(self, pod_uid: str, frozen: bool) -> list[str]:
+        """Writes the wanted state where it differs, then waits until the kernel reports it everywhere."""
+        cgroups = self.container_cgroups(pod_uid)
+        if not cgroups:
+            raise NotFound(f"no container cgroups of pod {pod_uid} under {self.cgroup_root} on this node")
+        for cgroup, iface in cgroups:
+            if iface.wanted(cgroup) != iface.value(frozen):
+                (cgroup / iface.control).write_text(iface.value(frozen))
+        deadline = time.monotonic() + self.timeout
+        pending = list(cgroups)
+        while pending:
+            pending = [(c, i) for c, i in pending if i.reached(c) != i.value(frozen)]
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                names = ", ".join(str(c) for c, _ in pending)
+                raise HelperError(f"cgroups of pod {pod_uid} did not become {'frozen' if frozen else 'thawed'} within {self.timeout}s: {names}")
+            time.sleep(0.01)
+        return [str(c) for c, _ in cgroups]

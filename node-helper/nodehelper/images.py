@@ -1,0 +1,67 @@
+"""Images in the node's container storage: checkpoint images for CRI-O restore, base image copies, cleanup."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from . import validation
+from .commands import CommandError, Runner, Tools, run
+from .errors import BadRequest
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_ANNOTATION = "io.kubernetes.cri-o.annotations.checkpoint.name"
+CHECKPOINT_REPO = "localhost/podmigration-checkpoint"
+
+
+def checkpoint_image_name(archive_id: str) -> str:
+    """Checkpoint images are named after their archive id, so cleanup can find them by migration uid."""
+    return f"{CHECKPOINT_REPO}/{validation.archive_id(archive_id)}:latest"
+
+
+class Images:
+    def __init__(self, tools: Tools, runner: Runner = run) -> None:
+        self.tools = tools
+        self.run = runner
+
+    def build_checkpoint_image(self, archive: Path, container: str, image: str) -> str:
+        """buildah from scratch + add the archive (unpacked at /) + the CRI-O annotation + commit, as CRI-O expects."""
+        validation.container_name(container)
+        if not image.startswith(f"{CHECKPOINT_REPO}/"):
+            raise BadRequest(f"checkpoint image {image!r} must be under {CHECKPOINT_REPO}/ so cleanup finds it")
+        validation.image_ref(image)
+        working = self.run(self.tools.buildah("from", "scratch")).strip()
+        try:
+            self.run(self.tools.buildah("add", working, str(archive), "/"))
+            self.run(self.tools.buildah("config", f"--annotation={CHECKPOINT_ANNOTATION}={container}", working))
+            self.run(self.tools.buildah("commit", "--quiet", working, image))
+        finally:
+            self.run(self.tools.buildah("rm", working))
+        return image
+
+    def is_present(self, image: str) -> bool:
+        """Asks CRI-O itself, so the answer matches what the kubelet will see with imagePullPolicy Never."""
+        try:
+            self.run(self.tools.crictl("inspecti", "-o", "json", validation.image_ref(image)))
+        except CommandError as exc:
+            if "no such image" in exc.stderr.lower():
+                return False
+            raise
+        return True
+
+    def export(self, image: str, dest: Path) -> None:
+        self.run(self.tools.skopeo("copy", "--quiet", self.tools.storage_ref(validation.image_ref(image)), f"oci-archive:{dest}"))
+
+    def load(self, source: Path, image: str) -> None:
+        self.run(self.tools.skopeo("copy", "--quiet", f"oci-archive:{source}", self.tools.storage_ref(validation.image_ref(image))))
+
+    def checkpoint_images(self, migration_uid: str) -> list[str]:
+        prefix = f"{CHECKPOINT_REPO}/{validation.archive_id(migration_uid)}-"
+        listing = json.loads(self.run(self.tools.buildah("images", "--json")) or "[]")
+        return sorted({name for entry in listing or [] for name in entry.get("names") or [] if name.startswith(prefix)})
+
+    def remove(self, image: str) -> None:
+        """Never forced: a restored container still using its checkpoint image must keep it."""
+        self.run(self.tools.buildah("rmi", validation.image_ref(image)))

@@ -1,0 +1,270 @@
+"""HTTPS server of the node-helper: mutual TLS, routing, JSON errors, one log line per request, main()."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import tlsconfig, transfer
+from .api import Helper
+from .archives import ArchiveStore
+from .commands import Tools
+from .config import Config
+from .containers import Containers
+from .errors import BadRequest, HelperError, MethodNotAllowed, NotFound
+from .freezer import Freezer
+from .httpbody import BodyReader, write_chunked
+from .images import Images
+from .kubelet import Kubelet
+
+log = logging.getLogger("nodehelper")
+
+HANDSHAKE_TIMEOUT = 10.0
+IDLE_TIMEOUT = 300.0
+MAX_JSON_BYTES = 1 << 20
+
+
+class HelperServer(ThreadingHTTPServer):
+    """One thread per connection; the TLS handshake runs in that thread so a slow client cannot block accept()."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], ctx: ssl.SSLContext, helper: Helper) -> None:
+        self.ctx = ctx
+        self.helper = helper
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, Handler)
+
+    def get_request(self) -> tuple[ssl.SSLSocket, Any]:
+        sock, addr = self.socket.accept()
+        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Failed handshakes (e.g. a client without a certificate) are one warning line, not a traceback."""
+        log.warning("connection from %s failed: %s", client_address[0], sys.exc_info()[1])
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: HelperServer
+    timeout = IDLE_TIMEOUT
+
+    routes: list[tuple[str, re.Pattern[str], str]] = [
+        ("GET", re.compile(r"/healthz"), "healthz"),
+        ("POST", re.compile(r"/v1/checkpoint"), "checkpoint"),
+        ("POST", re.compile(r"/v1/freeze"), "freeze"),
+        ("POST", re.compile(r"/v1/thaw"), "thaw"),
+        ("POST", re.compile(r"/v1/send"), "send"),
+        ("PUT", re.compile(r"/v1/archives/(?P<id>[^/]+)"), "put_archive"),
+        ("POST", re.compile(r"/v1/images/checkpoint"), "image_checkpoint"),
+        ("POST", re.compile(r"/v1/images/ensure"), "images_ensure"),
+        ("GET", re.compile(r"/v1/images/export"), "image_export"),
+        ("GET", re.compile(r"/v1/restored"), "restored"),
+        ("DELETE", re.compile(r"/v1/migrations/(?P<uid>[^/]+)"), "delete_migration"),
+    ]
+
+    def setup(self) -> None:
+        self.request.settimeout(HANDSHAKE_TIMEOUT)
+        self.request.do_handshake()
+        super().setup()
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Replaced by the one summary line _dispatch writes."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # --- dispatch -------------------------------------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        started = time.monotonic()
+        url = urlsplit(self.path)
+        self.query = parse_qs(url.query)
+        self.responded = False
+        self.body: BodyReader | None = None
+        status = 500
+        try:
+            self.body = BodyReader(self.rfile, self.headers)
+            action, params = self._route(method, url.path)
+            status = action(**params)
+        except Exception as exc:
+            status = exc.status if isinstance(exc, HelperError) else 500
+            if not isinstance(exc, HelperError):  # a bug: keep its traceback
+                log.exception("%s %s failed", method, url.path)
+            self._fail(status, str(exc) if isinstance(exc, HelperError) else f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            log.info(
+                "%s %s %s -> %d in %.3fs (client %s, %d body bytes)",
+                self.client_address[0], method, url.path, status, time.monotonic() - started,
+                self._client_name(), self.body.wire_bytes if self.body else 0,
+            )  # fmt: skip
+        if self.body is None or not self.body.done:
+            self.close_connection = True
+
+    def _fail(self, status: int, message: str) -> None:
+        """Answers {"error": ...}, or, if a streamed answer already began, cuts it so the client sees a failure."""
+        if self.responded:
+            log.warning("%s failed after the answer started: %s", self.path, message)
+            self.close_connection = True
+        else:
+            self._send_json(status, {"error": message})
+
+    def _route(self, method: str, path: str) -> tuple[Callable[..., int], dict[str, str]]:
+        allowed = False
+        for route_method, pattern, name in self.routes:
+            match = pattern.fullmatch(path)
+            if match:
+                allowed = True
+                if route_method == method:
+                    return getattr(self, f"_{name}"), {k: unquote(v) for k, v in match.groupdict().items()}
+        if allowed:
+            raise MethodNotAllowed(f"{method} not allowed on {path}")
+        raise NotFound(f"no such endpoint: {method} {path}")
+
+    def _client_name(self) -> str:
+        cert = self.request.getpeercert() or {}
+        for rdn in cert.get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    return value
+        return "?"
+
+    def _json_body(self) -> dict[str, Any]:
+        raw = self.body.read(MAX_JSON_BYTES + 1)
+        if len(raw) > MAX_JSON_BYTES or self.body.read(1):
+            raise BadRequest(f"JSON body larger than {MAX_JSON_BYTES} bytes")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError as exc:
+            raise BadRequest(f"invalid JSON body: {exc}") from None
+        if not isinstance(body, dict):
+            raise BadRequest("JSON body must be an object")
+        return body
+
+    def _param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    def _send_json(self, status: int, payload: dict[str, Any]) -> int:
+        data = json.dumps(payload).encode()
+        self.responded = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status >= 400:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(data)
+        return status
+
+    # --- endpoints ------------------------------------------------------------------------------------------
+
+    def _healthz(self) -> int:
+        return self._send_json(200, self.server.helper.health())
+
+    def _checkpoint(self) -> int:
+        return self._send_json(200, self.server.helper.checkpoint(self._json_body()))
+
+    def _freeze(self) -> int:
+        return self._send_json(200, self.server.helper.freeze(self._json_body()))
+
+    def _thaw(self) -> int:
+        return self._send_json(200, self.server.helper.thaw(self._json_body()))
+
+    def _send(self) -> int:
+        return self._send_json(200, self.server.helper.send(self._json_body()))
+
+    def _put_archive(self, id: str) -> int:
+        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+        answer = self.server.helper.receive(id, encoding, self.headers.get("X-Content-Sha256"), self.body)
+        return self._send_json(200, answer)
+
+    def _image_checkpoint(self) -> int:
+        return self._send_json(200, self.server.helper.build_checkpoint_image(self._json_body()))
+
+    def _images_ensure(self) -> int:
+        return self._send_json(200, self.server.helper.ensure_images(self._json_body()))
+
+    def _image_export(self) -> int:
+        ref = self._param("image")
+        if not ref:
+            raise BadRequest("query parameter image is required")
+        with self.server.helper.exported_image(ref) as (archive, digest), open(archive, "rb") as f:
+            self.responded = True
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Encoding", "zstd")
+            self.send_header("X-Content-Sha256", digest)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            write_chunked(self.wfile, transfer.chunks(transfer.encoder(f, "zstd")))
+        return 200
+
+    def _restored(self) -> int:
+        return self._send_json(200, self.server.helper.restored(self._param("namespace"), self._param("pod")))
+
+    def _delete_migration(self, uid: str) -> int:
+        return self._send_json(200, self.server.helper.delete_migration(uid))
+
+
+def build_helper(config: Config) -> Helper:
+    tools = Tools(config.cri_endpoint, config.storage_root, config.storage_runroot, config.storage_driver)
+    kubelet_ctx = tlsconfig.kubelet_context(config.kubelet_ca_file, config.kubelet_insecure_tls)
+    return Helper(
+        node_name=config.node_name,
+        store=ArchiveStore(config.archive_dir),
+        kubelet=Kubelet(config.node_ip, config.kubelet_port, kubelet_ctx, config.kubelet_token_file, config.kubelet_checkpoint_dir),
+        freezer=Freezer(config.cgroup_root),
+        images=Images(tools),
+        containers=Containers(tools),
+        peer_context=tlsconfig.client_context(config.tls_dir),
+        scratch_dir=config.scratch_dir,
+    )
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("PM_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = Config.from_env()
+    os.umask(0o077)
+    if config.kubelet_insecure_tls:
+        log.warning("KUBELET_INSECURE_TLS is set: the kubelet's certificate is not verified")
+    server = HelperServer((config.node_ip, config.port), tlsconfig.server_context(config.tls_dir), build_helper(config))
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    log.info("node-helper for node %s listening on https://%s:%d", config.node_name, config.node_ip, config.port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        log.info("node-helper stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Streaming archive transfer between helpers: zstd or identity encoding, sha256 while writing, bounded memory."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import ssl
+import time
+from typing import Any, BinaryIO, Iterator, Protocol
+
+import zstandard
+
+from .errors import BadRequest, UpstreamError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+ZSTD_LEVEL = 3
+# API compression names -> HTTP Content-Encoding values.
+COMPRESSIONS = {"zstd": "zstd", "none": "identity"}
+
+
+class Reader(Protocol):
+    def read(self, size: int = -1) -> bytes: ...
+
+
+def encoder(source: BinaryIO, content_encoding: str) -> Reader:
+    """Wraps `source` so reading it yields the wire bytes for `content_encoding`."""
+    if content_encoding == "identity":
+        return source
+    if content_encoding == "zstd":
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_reader(source, read_size=CHUNK, closefd=False)
+    raise BadRequest(f"unsupported encoding: {content_encoding!r}")
+
+
+def decoder(source: Reader, content_encoding: str | None) -> Reader:
+    """Wraps a wire stream so reading it yields the original bytes; output per read stays bounded."""
+    if content_encoding in (None, "", "identity"):
+        return source
+    if content_encoding == "zstd":
+        return zstandard.ZstdDecompressor().stream_reader(source, read_size=CHUNK, closefd=False)
+    raise BadRequest(f"unsupported Content-Encoding: {content_encoding!r}")
+
+
+def chunks(reader: Reader, size: int = CHUNK) -> Iterator[bytes]:
+    while chunk := reader.read(size):
+        yield chunk
+
+
+def copy_hashing(reader: Reader, out: BinaryIO) -> tuple[int, str]:
+    """Copies the stream to `out`, returning (bytes, sha256 hex) computed on the way."""
+    digest = hashlib.sha256()
+    total = 0
+    try:
+        for chunk in chunks(reader):
+            digest.update(chunk)
+            out.write(chunk)
+            total += len(chunk)
+    except zstandard.ZstdError as exc:
+        raise BadRequest(f"corrupt zstd stream: {exc}") from None
+    return total, digest.hexdigest()
+
+
+def file_sha256(f: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks(f):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def connect(host: str, port: int, ctx: ssl.SSLContext, timeout: float) -> http.client.HTTPSConnection:
+    return http.client.HTTPSConnection(host, port, context=ctx, timeout=timeout)
+
+
+def json_answer(resp: http.client.HTTPResponse, who: str) -> dict[str, Any]:
+    """Reads a helper's JSON answer; a non-2xx answer becomes an UpstreamError carrying the peer's message."""
+    raw = resp.read(1 << 20)
+    try:
+        payload = json.loads(raw or b"{}")
+    except ValueError:
+        payload = {"error": raw[:300].decode("utf-8", "replace")}
+    if not 200 <= resp.status < 300:
+        raise UpstreamError(f"{who} answered {resp.status}: {payload.get('error', payload)}")
+    if not isinstance(payload, dict):
+        raise UpstreamError(f"{who} answered with a non-object: {payload!r:.200}")
+    return payload
+
+
+def send_file(
+    f: BinaryIO,
+    size: int,
+    sha256: str,
+    host: str,
+    port: int,
+    path: str,
+    compression: str,
+    ctx: ssl.SSLContext,
+    timeout: float,
+) -> dict[str, Any]:
+    """PUTs the open file to a peer as a chunked body and checks the peer stored what we sent."""
+    if compression not in COMPRESSIONS:
+        raise BadRequest(f"invalid compression {compression!r}: expected one of {sorted(COMPRESSIONS)}")
+    content_encoding = COMPRESSIONS[compression]
+    wire = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal wire
+        for chunk in chunks(encoder(f, content_encoding)):
+            wire += len(chunk)
+            yield chunk
+
+    who = f"peer https://{host}:{port}"
+    started = time.monotonic()
+    conn = connect(host, port, ctx, timeout)
+    try:
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Encoding": content_encoding,
+            "X-Content-Sha256": sha256,
+        }
+        try:
+            conn.request("PUT", path, body=body(), headers=headers, encode_chunked=True)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The peer may have refused early and closed; its answer says why, if it is still readable.
+            try:
+                resp = conn.getresponse()
+            except (OSError, http.client.HTTPException):
+                raise UpstreamError(f"{who} closed the connection during upload: {exc}") from None
+        else:
+            resp = conn.getresponse()
+        answer = json_answer(resp, who)
+    except (OSError, http.client.HTTPException) as exc:
+        raise UpstreamError(f"sending to {who} failed: {exc}") from None
+    finally:
+        conn.close()
+    seconds = time.monotonic() - started
+    if answer.get("sha256") != sha256 or answer.get("bytes") != size:
+        raise UpstreamError(f"{who} stored {answer.get('bytes')} bytes sha256 {answer.get('sha256')}, sent {size} bytes sha256 {sha256}")
+    return {"bytes": size, "wireBytes": wire, "sha256": sha256, "seconds": round(seconds, 3)}
