@@ -1,0 +1,1 @@
+"""PodMigration operator and the ``kubectl migrate`` CLI: live-migrate running pods between nodes."""

@@ -1,0 +1,36 @@
+"""Names of the PodMigration API and the labels/annotations the operator writes.
+
+Kept in one place because the CRD, the operator, the CLI and the tests must agree on them.
+"""
+
+GROUP = "podmigration.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "PodMigration"
+PLURAL = "podmigrations"
+
+#: On a PodMigration: ``"true"`` asks the operator to stop and roll back (before Finalizing).
+CANCEL_ANNOTATION = f"{GROUP}/cancel"
+#: On the source pod while it is out of traffic: the PodMigration that fenced it (also a lock).
+FENCED_BY_ANNOTATION = f"{GROUP}/fenced-by"
+#: On the source pod while it is out of traffic: JSON of the labels removed to take it out of Services.
+FENCED_LABELS_ANNOTATION = f"{GROUP}/fenced-labels"
+#: On the replacement pod: the PodMigration that created it.
+MIGRATION_ANNOTATION = f"{GROUP}/migration"
+#: On the replacement pod: the name of the pod it was restored from.
+MIGRATED_FROM_ANNOTATION = f"{GROUP}/migrated-from"
+
+#: Label of the node-helper DaemonSet pods.
+HELPER_LABEL_SELECTOR = "app.kubernetes.io/name=podmigration-node-helper"
+
+CHECKPOINT_IMAGE_REPOSITORY = "localhost/podmigration-checkpoint"
+
+
+def checkpoint_id(migration_uid: str, container: str) -> str:
+    """Archive id on the helpers: prefixed by the migration uid so cleanup can go by migration."""
+    return f"{migration_uid}-{container}".lower()
+
+
+def checkpoint_image(migration_uid: str, container: str) -> str:
+    """Name of the checkpoint image the target helper builds for one container."""
+    return f"{CHECKPOINT_IMAGE_REPOSITORY}/{checkpoint_id(migration_uid, container)}:latest"

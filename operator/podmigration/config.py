@@ -1,0 +1,55 @@
+"""Operator settings, read from the environment so the Deployment (Helm values) controls them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+_SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _own_namespace() -> str:
+    """The operator's namespace: where the chart installs the node-helper DaemonSet too."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    if _SA_NAMESPACE_FILE.exists():
+        return _SA_NAMESPACE_FILE.read_text().strip()
+    return "podmigration-system"
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"environment variable {name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise SystemExit(f"environment variable {name}={raw!r} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    helper_namespace: str
+    helper_port: int
+    tls_dir: Path
+    #: Name checked against the helpers' certificates; empty: check the helper's IP (needs IP SANs).
+    helper_server_name: str
+    #: Seconds between polls of the replacement pod.
+    poll_seconds: float
+    #: Seconds a rollback step is retried before it is reported and retried again later.
+    retry_seconds: float
+
+    @classmethod
+    def from_env(cls) -> Config:
+        return cls(
+            helper_namespace=os.environ.get("PM_HELPER_NAMESPACE") or _own_namespace(),
+            helper_port=int(_number("PM_HELPER_PORT", 9443)),
+            tls_dir=Path(os.environ.get("PM_TLS_DIR") or "/etc/podmigration/tls"),
+            helper_server_name=os.environ.get("PM_HELPER_SERVER_NAME", ""),
+            poll_seconds=_number("PM_POLL_SECONDS", 1.0),
+            retry_seconds=_number("PM_RETRY_SECONDS", 5.0),
+        )

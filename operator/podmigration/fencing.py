@@ -1,0 +1,62 @@
+"""Taking the source pod out of Service traffic while it is checkpointed, and putting it back.
+
+Removing the label keys that Services select on makes the endpoint controllers drop the pod;
+the removed labels are kept in an annotation so rollback (or an operator restart) can restore them.
+The fence annotation doubles as a lock: one migration per pod at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import api
+
+Obj = dict[str, Any]
+
+
+def selecting_services(labels: dict[str, str], services: list[Obj]) -> list[Obj]:
+    """Services whose (non-empty) selector matches ``labels``."""
+    result = []
+    for service in services:
+        selector = (service.get("spec") or {}).get("selector") or {}
+        if selector and all(labels.get(k) == v for k, v in selector.items()):
+            result.append(service)
+    return result
+
+
+def fenced_by(pod: Obj) -> str | None:
+    return ((pod["metadata"].get("annotations") or {}).get(api.FENCED_BY_ANNOTATION)) or None
+
+
+def fenced_labels(pod: Obj) -> dict[str, str]:
+    raw = (pod["metadata"].get("annotations") or {}).get(api.FENCED_LABELS_ANNOTATION)
+    return json.loads(raw) if raw else {}
+
+
+def original_labels(pod: Obj) -> dict[str, str]:
+    """The pod's labels as they were before any fence."""
+    return {**(pod["metadata"].get("labels") or {}), **fenced_labels(pod)}
+
+
+def fence_patch(pod: Obj, services: list[Obj], migration_name: str) -> Obj:
+    """Merge patch that fences the pod; carries resourceVersion so a concurrent change fails with 409."""
+    labels = pod["metadata"].get("labels") or {}
+    keys = sorted({k for s in selecting_services(labels, services) for k in s["spec"]["selector"]})
+    removed = {k: labels[k] for k in keys}
+    return {"metadata": {
+        "resourceVersion": pod["metadata"]["resourceVersion"],
+        "labels": {k: None for k in keys},
+        "annotations": {api.FENCED_BY_ANNOTATION: migration_name,
+                        api.FENCED_LABELS_ANNOTATION: json.dumps(removed, sort_keys=True)},
+    }}
+
+
+def unfence_patch(pod: Obj, migration_name: str) -> Obj | None:
+    """Merge patch that puts the pod back in traffic, or ``None`` if this migration did not fence it."""
+    if fenced_by(pod) != migration_name:
+        return None
+    return {"metadata": {
+        "labels": fenced_labels(pod),
+        "annotations": {api.FENCED_BY_ANNOTATION: None, api.FENCED_LABELS_ANNOTATION: None},
+    }}

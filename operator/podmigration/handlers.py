@@ -1,0 +1,44 @@
+"""kopf registration: one daemon per unfinished PodMigration runs its state machine.
+
+A daemon (rather than create/update handlers) because a migration is one long, ordered job
+whose state lives in ``status.phase``; kopf starts a daemon for every unfinished PodMigration
+when the operator starts, which is exactly the resume-after-restart the design asks for, and
+stops it once the phase is terminal. Run with ``kopf run -m podmigration.handlers --all-namespaces``
+or ``python -m podmigration``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from . import api, phases
+from .config import Config
+from .events import kopf_events
+from .helperclient import HelperClient
+from .kube import Kube, load_config
+from .migration import Deps, MigrationRunner
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # The CRD schema has no room for kopf's status fields: keep kopf's bookkeeping in annotations.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=api.GROUP)
+    settings.posting.level = logging.INFO
+    # One replica (Deployment strategy Recreate); no peering CRDs to install.
+    settings.peering.standalone = True
+    load_config()
+    config = Config.from_env()
+    memo.deps = Deps(kube=Kube(), helpers=HelperClient(config), config=config, events=kopf_events)
+
+
+def _unfinished(status: kopf.Status, **_: Any) -> bool:
+    return not phases.is_terminal(status.get("phase"))
+
+
+@kopf.daemon(api.GROUP, api.VERSION, api.PLURAL, when=_unfinished, cancellation_polling=5)
+def migrate(name: str, namespace: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any) -> None:
+    MigrationRunner(memo.deps, namespace, name).run(stopped)

@@ -1,0 +1,134 @@
+"""Client of the node-helper HTTPS API (mutual TLS), and discovery of the helper on each node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .config import Config
+
+Obj = dict[str, Any]
+
+CONNECT_TIMEOUT = 5.0
+#: Read timeout of the quick calls (freeze, thaw, restored, cleanup, health).
+SHORT_TIMEOUT = 30.0
+
+
+class HelperError(RuntimeError):
+    """A helper call failed; the message names the node and endpoint and carries the helper's own error."""
+
+    def __init__(self, node: str, endpoint: str, message: str) -> None:
+        super().__init__(f"node-helper on {node}: {endpoint}: {message}")
+        self.node = node
+        self.endpoint = endpoint
+
+
+@dataclass(frozen=True)
+class Helper:
+    node: str
+    url: str
+    ready: bool
+
+
+def _pod_ready(pod: Obj) -> bool:
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def helpers_from_pods(pods: list[Obj], port: int) -> dict[str, Helper]:
+    """Map node name to its helper (hostNetwork pods: the node IP is the helper's address).
+
+    During a DaemonSet rollout a node can have two helper pods; the ready one wins.
+    """
+    found: dict[str, Helper] = {}
+    for pod in pods:
+        node, ip = (pod.get("spec") or {}).get("nodeName"), (pod.get("status") or {}).get("hostIP")
+        if not node or not ip or (pod["metadata"].get("deletionTimestamp")):
+            continue
+        host = f"[{ip}]" if ":" in ip else ip
+        helper = Helper(node=node, url=f"https://{host}:{port}", ready=_pod_ready(pod))
+        if node not in found or (helper.ready and not found[node].ready):
+            found[node] = helper
+    return found
+
+
+class _ServerNameAdapter(HTTPAdapter):
+    """Checks the helper certificate against one fixed name instead of the IP we connect to."""
+
+    def __init__(self, server_name: str) -> None:
+        self._server_name = server_name
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["assert_hostname"] = self._server_name
+        kwargs["server_hostname"] = self._server_name
+        super().init_poolmanager(*args, **kwargs)
+
+
+class HelperClient:
+    """One method per helper endpoint of .e2e/CONTRACT.md; every error becomes a HelperError."""
+
+    def __init__(self, config: Config, session: requests.Session | None = None) -> None:
+        self._session = session or requests.Session()
+        if session is None:
+            tls = config.tls_dir
+            self._session.cert = (str(tls / "tls.crt"), str(tls / "tls.key"))
+            self._session.verify = str(tls / "ca.crt")
+            if config.helper_server_name:
+                self._session.mount("https://", _ServerNameAdapter(config.helper_server_name))
+
+    def _call(self, helper: Helper, method: str, path: str, *, body: Obj | None = None,
+              params: dict[str, str] | None = None, timeout: float = SHORT_TIMEOUT) -> Obj:
+        endpoint = f"{method} {path}"
+        try:
+            response = self._session.request(method, helper.url + path, json=body, params=params,
+                                             timeout=(CONNECT_TIMEOUT, timeout))
+        except requests.RequestException as exc:
+            raise HelperError(helper.node, endpoint, f"request failed: {exc}") from exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code >= 400:
+            detail = payload.get("error") if isinstance(payload, dict) else None
+            raise HelperError(helper.node, endpoint,
+                              f"HTTP {response.status_code}: {detail or response.text[:300] or response.reason}")
+        if not isinstance(payload, dict):
+            raise HelperError(helper.node, endpoint, "answer is not a JSON object")
+        return payload
+
+    def ensure_images(self, target: Helper, images: list[str], source: Helper, timeout: float) -> Obj:
+        return self._call(target, "POST", "/v1/images/ensure", body={"images": images, "source": source.url},
+                          timeout=timeout)
+
+    def checkpoint(self, source: Helper, namespace: str, pod: str, container: str, archive_id: str,
+                   timeout: float) -> Obj:
+        body = {"namespace": namespace, "pod": pod, "container": container, "id": archive_id,
+                "timeoutSeconds": max(1, int(timeout))}
+        return self._call(source, "POST", "/v1/checkpoint", body=body, timeout=timeout + SHORT_TIMEOUT)
+
+    def freeze(self, helper: Helper, pod_uid: str) -> Obj:
+        return self._call(helper, "POST", "/v1/freeze", body={"podUID": pod_uid})
+
+    def thaw(self, helper: Helper, pod_uid: str) -> Obj:
+        return self._call(helper, "POST", "/v1/thaw", body={"podUID": pod_uid})
+
+    def send(self, source: Helper, archive_id: str, target: Helper, compression: str, timeout: float) -> Obj:
+        body = {"id": archive_id, "target": target.url, "compression": compression}
+        return self._call(source, "POST", "/v1/send", body=body, timeout=timeout)
+
+    def build_checkpoint_image(self, target: Helper, archive_id: str, container: str, image: str,
+                               timeout: float) -> Obj:
+        body = {"id": archive_id, "container": container, "image": image}
+        return self._call(target, "POST", "/v1/images/checkpoint", body=body, timeout=timeout)
+
+    def restored(self, target: Helper, namespace: str, pod: str) -> dict[str, bool]:
+        answer = self._call(target, "GET", "/v1/restored", params={"namespace": namespace, "pod": pod})
+        return {name: bool(value) for name, value in (answer.get("containers") or {}).items()}
+
+    def cleanup(self, helper: Helper, migration_uid: str) -> Obj:
+        return self._call(helper, "DELETE", f"/v1/migrations/{migration_uid}")

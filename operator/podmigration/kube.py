@@ -1,0 +1,128 @@
+"""Thin Kubernetes access on plain dicts (camelCase, as in YAML), so the decision modules stay pure.
+
+Uses the dynamic client: the same dict shapes for core objects and PodMigrations, and no
+dependence on the typed models, which change between client releases.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+
+from . import api
+
+Obj = dict[str, Any]
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def load_config(kubeconfig: str | None = None, context: str | None = None) -> None:
+    """In-cluster credentials when running in a pod, else the normal kubeconfig resolution."""
+    if kubeconfig is None and context is None:
+        try:
+            k8s_config.load_incluster_config()
+            return
+        except k8s_config.ConfigException:
+            pass
+    k8s_config.load_kube_config(config_file=kubeconfig, context=context)
+
+
+def status_code(exc: BaseException) -> int | None:
+    return getattr(exc, "status", None) if isinstance(exc, ApiException) else None
+
+
+def api_message(exc: BaseException) -> str:
+    """The API server's own message (e.g. the admission/validation error), not the raw HTTP dump."""
+    import json
+
+    body = getattr(exc, "body", None)
+    try:
+        return json.loads(body)["message"]
+    except (TypeError, ValueError, KeyError):
+        return str(getattr(exc, "reason", None) or exc)
+
+
+def _plain(instance: Any) -> Obj:
+    return instance.to_dict()
+
+
+class Kube:
+    """The cluster operations the operator and CLI need; missing objects are ``None``, not errors."""
+
+    def __init__(self, api_client: k8s_client.ApiClient | None = None) -> None:
+        self._dyn = DynamicClient(api_client or k8s_client.ApiClient())
+
+    @cached_property
+    def _pods(self) -> Any:
+        return self._dyn.resources.get(api_version="v1", kind="Pod")
+
+    @cached_property
+    def _nodes(self) -> Any:
+        return self._dyn.resources.get(api_version="v1", kind="Node")
+
+    @cached_property
+    def _services(self) -> Any:
+        return self._dyn.resources.get(api_version="v1", kind="Service")
+
+    @cached_property
+    def _migrations(self) -> Any:
+        return self._dyn.resources.get(api_version=api.API_VERSION, kind=api.KIND)
+
+    def _get(self, resource: Any, name: str, namespace: str | None = None) -> Obj | None:
+        try:
+            return _plain(resource.get(name=name, namespace=namespace))
+        except ApiException as exc:
+            if status_code(exc) == 404:
+                return None
+            raise
+
+    # pods
+    def get_pod(self, namespace: str, name: str) -> Obj | None:
+        return self._get(self._pods, name, namespace)
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[Obj]:
+        return _plain(self._pods.get(namespace=namespace, label_selector=label_selector))["items"]
+
+    def create_pod(self, namespace: str, body: Obj) -> Obj:
+        return _plain(self._pods.create(body=body, namespace=namespace))
+
+    def patch_pod(self, namespace: str, name: str, patch: Obj) -> Obj:
+        return _plain(self._pods.patch(body=patch, name=name, namespace=namespace, content_type=MERGE_PATCH))
+
+    def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
+        """Delete; gone already is fine. ``uid`` guards against deleting a newer pod of the same name."""
+        body = {"preconditions": {"uid": uid}} if uid else None
+        try:
+            self._pods.delete(name=name, namespace=namespace, body=body)
+        except ApiException as exc:
+            if status_code(exc) not in (404, 409):
+                raise
+
+    # nodes and services
+    def list_nodes(self) -> list[Obj]:
+        return _plain(self._nodes.get())["items"]
+
+    def list_services(self, namespace: str) -> list[Obj]:
+        return _plain(self._services.get(namespace=namespace))["items"]
+
+    # PodMigrations
+    def get_migration(self, namespace: str, name: str) -> Obj | None:
+        return self._get(self._migrations, name, namespace)
+
+    def list_migrations(self, namespace: str | None) -> list[Obj]:
+        return _plain(self._migrations.get(namespace=namespace))["items"]
+
+    def create_migration(self, namespace: str, body: Obj) -> Obj:
+        return _plain(self._migrations.create(body=body, namespace=namespace))
+
+    def patch_migration(self, namespace: str, name: str, patch: Obj) -> Obj:
+        return _plain(self._migrations.patch(body=patch, name=name, namespace=namespace, content_type=MERGE_PATCH))
+
+    def patch_migration_status(self, namespace: str, name: str, status: Obj) -> Obj:
+        return _plain(self._migrations.status.patch(body={"status": status}, name=name, namespace=namespace,
+                                                    content_type=MERGE_PATCH))

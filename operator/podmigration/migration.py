@@ -1,0 +1,487 @@
+"""Drives one PodMigration through its phases; every step restarts safely from the recorded status.
+
+Each loop iteration re-reads the PodMigration, so the status in the cluster is the only state:
+an operator restart, a cancel annotation, a deletion or the timeout is seen at the next step
+boundary (and while waiting for the replacement pod). A step either finishes and moves the
+phase forward, or raises; before Finalizing any failure rolls back (replacement deleted, source
+thawed and put back into traffic, archives and checkpoint images deleted) and ends Failed or
+Cancelled. From Finalizing on the replacement is serving, so steps are retried until done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from . import api, fencing, phases, podspec
+from . import status as st
+from .config import Config
+from .events import EventSink
+from .helperclient import Helper, HelperClient, helpers_from_pods
+from .kube import Kube, api_message, status_code
+from .preflight import preflight
+from .refusals import Refusal
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+#: Waiting reasons after which a replacement container will not start by itself.
+_HOPELESS_WAITING = frozenset({"CreateContainerError", "CreateContainerConfigError", "ErrImageNeverPull",
+                               "InvalidImageName", "RunContainerError", "ImageInspectError"})
+
+
+class StopFlag(Protocol):
+    """kopf's daemon stop flag: truthy when the operator wants the daemon to exit."""
+
+    def __bool__(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> Any: ...
+
+
+class Interrupt(Exception):
+    """Ends the forward path: rollback follows, then the migration ends in ``outcome``."""
+
+    def __init__(self, outcome: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome, self.reason, self.message = outcome, reason, message
+
+
+class OperatorStopping(Exception):
+    """The operator is exiting: leave the status as it is, a restarted operator resumes."""
+
+
+@dataclass
+class Deps:
+    kube: Kube
+    helpers: HelperClient
+    config: Config
+    events: EventSink
+    clock: Callable[[], datetime] = st.utcnow
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def criu_stats(raw: Obj) -> Obj:
+    """The helper's stats-dump fields (snake_case, microseconds) in API style (camelCase)."""
+    return {_camel(k): v for k, v in (raw or {}).items() if isinstance(v, (int, float))}
+
+
+def _failure_reason(phase: str) -> str:
+    return f"{phase}Failed"
+
+
+class MigrationRunner:
+    """One PodMigration's state machine; ``run`` returns when it is terminal or the operator stops."""
+
+    def __init__(self, deps: Deps, namespace: str, name: str) -> None:
+        self.d = deps
+        self.namespace = namespace
+        self.name = name
+        self._cancel_ignored_noted = False
+
+    # -- reading and writing the PodMigration -------------------------------------------------
+
+    def _read(self) -> Obj:
+        migration = self.d.kube.get_migration(self.namespace, self.name)
+        if migration is None:
+            raise OperatorStopping(f"PodMigration {self.namespace}/{self.name} is gone")
+        return migration
+
+    def _write(self, migration: Obj, patch: Obj) -> Obj:
+        """Patch status and return the migration as it is now (later steps build on it)."""
+        updated = self.d.kube.patch_migration_status(self.namespace, self.name, patch)
+        migration["status"] = updated.get("status") or st.merged(migration.get("status") or {}, patch)
+        return migration
+
+    def _generation(self, migration: Obj) -> int | None:
+        return migration["metadata"].get("generation")
+
+    def _progress(self, migration: Obj, message: str, reason: str | None = None) -> Obj:
+        status = migration.get("status") or {}
+        return self._write(migration, st.progress(status, message, self.d.clock(), self._generation(migration),
+                                                  reason=reason))
+
+    def _transition(self, migration: Obj, phase: str, extra: Obj | None = None, *, reason: str | None = None,
+                    message: str | None = None, event_type: str = "Normal") -> Obj:
+        status = migration.get("status") or {}
+        patch = st.transition(status, phase, self.d.clock(), self._generation(migration), reason=reason,
+                              message=message)
+        patch.update(extra or {})
+        migration = self._write(migration, patch)
+        self._announce(migration, event_type, patch["reason"], patch["message"])
+        return migration
+
+    def _announce(self, migration: Obj, type_: str, reason: str, message: str) -> None:
+        """Event on the PodMigration and on the source pod (the pod's own history shows the move)."""
+        self.d.events(migration, type=type_, reason=reason, message=message)
+        pod = self.d.kube.get_pod(self.namespace, migration["spec"]["podName"])
+        if pod is not None:
+            self.d.events(pod, type=type_, reason=f"Migration{reason}",
+                          message=f"PodMigration {self.name}: {message}")
+
+    # -- interrupts -----------------------------------------------------------------------------
+
+    def _deadline(self, migration: Obj) -> datetime:
+        times = st.phase_times(migration.get("status") or {})
+        start = times.get(phases.PENDING) or st.parse_time(migration["metadata"]["creationTimestamp"])
+        return start + timedelta(seconds=migration["spec"].get("timeoutSeconds", 300))
+
+    def _remaining(self, migration: Obj) -> float:
+        return max(1.0, (self._deadline(migration) - self.d.clock()).total_seconds())
+
+    def _check_interrupts(self, migration: Obj) -> None:
+        """Raise Interrupt for a deletion, cancel or timeout while rolling back is still possible."""
+        phase = (migration.get("status") or {}).get("phase")
+        cancel = (migration["metadata"].get("annotations") or {}).get(api.CANCEL_ANNOTATION) == "true"
+        if not phases.can_roll_back(phase):
+            if cancel and not self._cancel_ignored_noted:
+                self._cancel_ignored_noted = True
+                self.d.events(migration, type="Warning", reason="CancelIgnored",
+                              message=f"cancel requested in phase {phase}: the replacement is already serving")
+            return
+        if migration["metadata"].get("deletionTimestamp"):
+            raise Interrupt(phases.CANCELLED, "Deleted", "the PodMigration was deleted; migration rolled back")
+        if cancel:
+            raise Interrupt(phases.CANCELLED, "Cancelled", f"cancelled by user in phase {phase or phases.PENDING}")
+        if self.d.clock() >= self._deadline(migration):
+            timeout = migration["spec"].get("timeoutSeconds", 300)
+            raise Interrupt(phases.FAILED, "Timeout",
+                            f"migration did not finish within {timeout}s (phase {phase or phases.PENDING})")
+
+    def _sleep(self, seconds: float, stop: StopFlag) -> None:
+        """Wait; give up only when the operator exits.
+
+        kopf also raises the stop flag when the PodMigration is deleted, but then it waits for the
+        daemon: the rollback must still run, so a deletion keeps sleeping without the flag.
+        """
+        if not stop:
+            stop.wait(seconds)
+        if stop:
+            if not self._read()["metadata"].get("deletionTimestamp"):
+                raise OperatorStopping("operator is stopping")
+            time.sleep(seconds)
+
+    def _pause(self, seconds: float, stop: StopFlag) -> Obj:
+        """Sleep, then re-read the PodMigration and check interrupts again."""
+        self._sleep(seconds, stop)
+        migration = self._read()
+        self._check_interrupts(migration)
+        return migration
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, stop: StopFlag) -> None:
+        steps: dict[str | None, Callable[[Obj, StopFlag], Obj]] = {
+            None: self._accept,
+            phases.PENDING: self._start,
+            phases.PREPARING: self._prepare,
+            phases.CHECKPOINTING: self._checkpoint,
+            phases.TRANSFERRING: self._transfer,
+            phases.RESTORING: self._restore,
+            phases.FINALIZING: self._finalize,
+        }
+        while True:
+            try:
+                migration = self._read()
+                status = migration.get("status") or {}
+                phase = status.get("phase")
+                if phases.is_terminal(phase):
+                    return
+                if status.get("rollback"):
+                    self._roll_back(migration, stop)
+                    continue
+                if stop and not migration["metadata"].get("deletionTimestamp"):
+                    return
+                try:
+                    self._check_interrupts(migration)
+                    steps[phase](migration, stop)
+                except Interrupt as interrupt:
+                    self._begin_rollback(migration, interrupt)
+                except OperatorStopping:
+                    raise
+                except Exception as exc:  # every other failure of a step is reported, never swallowed
+                    self._step_failed(migration, phase, exc, stop)
+            except OperatorStopping as why:
+                log.info("%s/%s: %s; leaving the status for the next run", self.namespace, self.name, why)
+                return
+
+    def _step_failed(self, migration: Obj, phase: str | None, exc: Exception, stop: StopFlag) -> None:
+        message = api_message(exc) if status_code(exc) else str(exc)
+        log.warning("%s/%s: %s failed: %s", self.namespace, self.name, phase, message)
+        if phases.can_roll_back(phase):
+            self._begin_rollback(migration, Interrupt(phases.FAILED, _failure_reason(phase or phases.PENDING),
+                                                      message))
+        else:
+            self._progress(migration, f"{phase}: retrying in {self.d.config.retry_seconds:g}s: {message}",
+                           reason="Retrying")
+            self._sleep(self.d.config.retry_seconds, stop)
+
+    # -- helpers and pods -------------------------------------------------------------------------
+
+    def _helpers(self) -> dict[str, Helper]:
+        pods = self.d.kube.list_pods(self.d.config.helper_namespace, api.HELPER_LABEL_SELECTOR)
+        return helpers_from_pods(pods, self.d.config.helper_port)
+
+    def _helper(self, node: str) -> Helper:
+        helper = self._helpers().get(node)
+        if helper is None or not helper.ready:
+            raise RuntimeError(f"no ready podmigration node-helper on node {node}")
+        return helper
+
+    def _source_pod(self, migration: Obj) -> Obj | None:
+        """The source pod, if it is still the very pod this migration started with."""
+        pod = self.d.kube.get_pod(self.namespace, migration["spec"]["podName"])
+        expected = (migration.get("status") or {}).get("sourcePodUID")
+        if pod is None or (expected and pod["metadata"]["uid"] != expected):
+            return None
+        return pod
+
+    def _require_source(self, migration: Obj) -> Obj:
+        pod = self._source_pod(migration)
+        if pod is None:
+            raise RuntimeError(f"source pod {self.namespace}/{migration['spec']['podName']} disappeared")
+        return pod
+
+    # -- forward steps ----------------------------------------------------------------------------
+
+    def _accept(self, migration: Obj, stop: StopFlag) -> Obj:
+        at = self.d.clock()
+        patch = {
+            "phase": phases.PENDING,
+            "reason": phases.PENDING,
+            "message": "migration accepted",
+            "phaseTransitions": [{"phase": phases.PENDING, "time": st.format_time(at)}],
+            "conditions": st.conditions_for([], phases.PENDING, phases.PENDING, "migration accepted", at,
+                                            self._generation(migration)),
+            "observedGeneration": self._generation(migration),
+        }
+        return self._write(migration, patch)
+
+    def _start(self, migration: Obj, stop: StopFlag) -> Obj:
+        return self._transition(migration, phases.PREPARING, message="validating the pod and the target node")
+
+    def _prepare(self, migration: Obj, stop: StopFlag) -> Obj:
+        status = migration.get("status") or {}
+        spec = dict(migration["spec"])
+        spec["targetNode"] = status.get("targetNode") or spec.get("targetNode")
+        pod = self.d.kube.get_pod(self.namespace, spec["podName"])
+        helpers = self._helpers()
+        plan = preflight(spec, self.namespace, pod, self.d.kube.list_nodes(),
+                         {node: h.ready for node, h in helpers.items()}, self.name)
+        if not plan.ok:
+            first: Refusal = plan.refusals[0]
+            raise Interrupt(phases.FAILED, first.reason, "; ".join(r.message for r in plan.refusals))
+        assert pod is not None and plan.source_node and plan.target_node
+        migration = self._write(migration, {
+            "sourceNode": plan.source_node,
+            "targetNode": plan.target_node,
+            "targetPod": podspec.replacement_name(pod["metadata"]["name"], migration["metadata"]["uid"]),
+            "sourcePodUID": pod["metadata"]["uid"],
+        })
+        images = podspec.base_images(pod)
+        self._progress(migration, f"making sure {len(images)} base image(s) are on {plan.target_node}")
+        self.d.helpers.ensure_images(helpers[plan.target_node], images, helpers[plan.source_node],
+                                     timeout=self._remaining(migration))
+        return self._transition(migration, phases.CHECKPOINTING,
+                                message=f"fencing and checkpointing on {plan.source_node}")
+
+    def _fence(self, migration: Obj, pod: Obj) -> Obj:
+        owner = fencing.fenced_by(pod)
+        if owner == self.name:
+            return pod
+        if owner:
+            raise Interrupt(phases.FAILED, "AlreadyMigrating",
+                            f"pod {self.namespace}/{pod['metadata']['name']} is already being migrated by "
+                            f"PodMigration {owner}")
+        services = self.d.kube.list_services(self.namespace)
+        try:
+            return self.d.kube.patch_pod(self.namespace, pod["metadata"]["name"],
+                                         fencing.fence_patch(pod, services, self.name))
+        except Exception as exc:
+            if status_code(exc) == 409:  # changed under us: the next attempt re-reads and re-checks
+                raise RuntimeError(f"pod {pod['metadata']['name']} changed while fencing it; retrying") from exc
+            raise
+
+    def _checkpoint(self, migration: Obj, stop: StopFlag) -> Obj:
+        status = migration["status"]
+        source = self._helper(status["sourceNode"])
+        pod = self._require_source(migration)
+        if fencing.fenced_by(pod) == self.name:
+            # Resumed after a restart: the pod may already be frozen, and CRIU must dump a running pod.
+            self.d.helpers.thaw(source, pod["metadata"]["uid"])
+        pod = self._fence(migration, pod)
+        removed = fencing.fenced_labels(pod)
+        self.d.events(pod, type="Normal", reason="MigrationFenced",
+                      message=f"PodMigration {self.name}: out of Service traffic (labels {sorted(removed)} removed)")
+        uid = migration["metadata"]["uid"]
+        containers: list[Obj] = []
+        for container in pod["spec"]["containers"]:
+            result = self.d.helpers.checkpoint(source, self.namespace, pod["metadata"]["name"], container["name"],
+                                               api.checkpoint_id(uid, container["name"]),
+                                               timeout=self._remaining(migration))
+            containers.append({"name": container["name"], "checkpointBytes": result.get("bytes", 0),
+                               "sha256": result.get("sha256", ""), "checkpointSeconds": result.get("seconds", 0),
+                               "criu": criu_stats(result.get("stats") or {})})
+            migration = self._write(migration, {"containers": containers,
+                                                "checkpointBytes": sum(c["checkpointBytes"] for c in containers)})
+            self._progress(migration, f"checkpointed container {container['name']}")
+        self.d.helpers.freeze(source, pod["metadata"]["uid"])
+        return self._transition(migration, phases.TRANSFERRING,
+                                message=f"source frozen; sending {len(containers)} archive(s) to {status['targetNode']}")
+
+    def _transfer(self, migration: Obj, stop: StopFlag) -> Obj:
+        status = migration["status"]
+        source, target = self._helper(status["sourceNode"]), self._helper(status["targetNode"])
+        uid = migration["metadata"]["uid"]
+        containers = [dict(c) for c in status.get("containers") or []]
+        for container in containers:
+            if container.get("transferredBytes") is not None:
+                continue  # already on the target, verified by its sha256
+            result = self.d.helpers.send(source, api.checkpoint_id(uid, container["name"]), target,
+                                         migration["spec"].get("compression", "zstd"),
+                                         timeout=self._remaining(migration))
+            if result.get("sha256") and container.get("sha256") and result["sha256"] != container["sha256"]:
+                raise RuntimeError(f"archive of container {container['name']} changed in transit")
+            container.update(transferredBytes=result.get("bytes", 0), wireBytes=result.get("wireBytes", 0),
+                             transferSeconds=result.get("seconds", 0))
+            migration = self._write(migration, {
+                "containers": containers,
+                "transferredBytes": sum(c.get("wireBytes") or c.get("transferredBytes") or 0 for c in containers)})
+            self._progress(migration, f"sent archive of container {container['name']}")
+        return self._transition(migration, phases.RESTORING, message=f"restoring on {status['targetNode']}")
+
+    def _restore(self, migration: Obj, stop: StopFlag) -> Obj:
+        status = migration["status"]
+        target = self._helper(status["targetNode"])
+        uid = migration["metadata"]["uid"]
+        containers = [dict(c) for c in status.get("containers") or []]
+        for container in containers:
+            if container.get("image"):
+                continue
+            image = api.checkpoint_image(uid, container["name"])
+            self.d.helpers.build_checkpoint_image(target, api.checkpoint_id(uid, container["name"]),
+                                                  container["name"], image, timeout=self._remaining(migration))
+            container["image"] = image
+            migration = self._write(migration, {"containers": containers})
+        replacement = self._ensure_replacement(migration)
+        name = replacement["metadata"]["name"]
+        self._progress(migration, f"waiting for pod {name} to be Running and Ready on {status['targetNode']}")
+        while not self._pod_ready(replacement):
+            migration = self._pause(self.d.config.poll_seconds, stop)
+            replacement = self.d.kube.get_pod(self.namespace, name)
+            if replacement is None:
+                raise RuntimeError(f"replacement pod {name} disappeared")
+        restored = self.d.helpers.restored(target, self.namespace, name)
+        fresh = sorted(c["name"] for c in containers if not restored.get(c["name"]))
+        if fresh:
+            raise RuntimeError(f"containers {', '.join(fresh)} of pod {name} started fresh instead of being restored")
+        return self._transition(migration, phases.FINALIZING,
+                                message=f"pod {name} is Running, Ready and restored on {status['targetNode']}")
+
+    def _ensure_replacement(self, migration: Obj) -> Obj:
+        """Create the replacement once; a pod of that name that is not ours is an error, not adopted."""
+        status = migration["status"]
+        name = status["targetPod"]
+        existing = self.d.kube.get_pod(self.namespace, name)
+        if existing is None:
+            source = self._require_source(migration)
+            body = podspec.replacement_pod(source, migration_name=self.name,
+                                           migration_uid=migration["metadata"]["uid"],
+                                           target_node=status["targetNode"])
+            return self.d.kube.create_pod(self.namespace, body)
+        if (existing["metadata"].get("annotations") or {}).get(api.MIGRATION_ANNOTATION) != self.name:
+            raise RuntimeError(f"a pod named {name} already exists and was not created by this migration")
+        return existing
+
+    def _pod_ready(self, pod: Obj) -> bool:
+        """Ready, or raise at once when the pod can no longer become Ready (waiting out the timeout helps nobody)."""
+        status = pod.get("status") or {}
+        if status.get("phase") in ("Failed", "Succeeded"):
+            raise RuntimeError(f"replacement pod {pod['metadata']['name']} ended with phase {status['phase']}: "
+                               f"{status.get('message') or status.get('reason') or 'no message'}")
+        for container in status.get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            terminated = (container.get("state") or {}).get("terminated") or {}
+            if waiting.get("reason") in _HOPELESS_WAITING or terminated or container.get("restartCount"):
+                why = waiting.get("message") or waiting.get("reason") or terminated.get("reason") or "restarted"
+                raise RuntimeError(f"container {container['name']} of replacement pod {pod['metadata']['name']} "
+                                   f"failed: {why}")
+        return status.get("phase") == "Running" and any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+    def _finalize(self, migration: Obj, stop: StopFlag) -> Obj:
+        status = migration["status"]
+        source_pod = self._source_pod(migration)
+        if source_pod is not None:
+            if migration["spec"].get("keepSource"):
+                self._release_source(source_pod, status["sourceNode"])
+            else:
+                # Delete first, then thaw: the pending SIGTERM is the first thing the processes see
+                # (a frozen cgroup v1 task never dies, so the kubelet could not stop it otherwise).
+                self.d.kube.delete_pod(self.namespace, source_pod["metadata"]["name"], source_pod["metadata"]["uid"])
+                self.d.helpers.thaw(self._helper(status["sourceNode"]), source_pod["metadata"]["uid"])
+        self._cleanup(migration)
+        kept = " (source kept running)" if migration["spec"].get("keepSource") else ""
+        return self._transition(migration, phases.SUCCEEDED,
+                                message=f"pod {status['targetPod']} runs on {status['targetNode']}{kept}")
+
+    # -- rollback -----------------------------------------------------------------------------------
+
+    def _begin_rollback(self, migration: Obj, interrupt: Interrupt) -> None:
+        rollback = {"phase": interrupt.outcome, "reason": interrupt.reason, "message": interrupt.message}
+        patch = st.progress(migration.get("status") or {}, f"rolling back: {interrupt.message}", self.d.clock(),
+                            self._generation(migration), reason="RollingBack")
+        patch["rollback"] = rollback
+        self._write(migration, patch)
+        self._announce(migration, "Warning", "RollingBack", interrupt.message)
+
+    def _release_source(self, pod: Obj, node: str) -> None:
+        """Thaw the source and put it back into Service traffic, as it was before the migration.
+
+        Only a pod this migration fenced can have been frozen by it (the fence comes first and is
+        removed last), so another migration's pod is never thawed.
+        """
+        patch = fencing.unfence_patch(pod, self.name)
+        if patch is None:
+            return
+        self.d.helpers.thaw(self._helper(node), pod["metadata"]["uid"])
+        self.d.kube.patch_pod(self.namespace, pod["metadata"]["name"], patch)
+
+    def _cleanup(self, migration: Obj) -> None:
+        """Delete this migration's archives and checkpoint images on both nodes (idempotent)."""
+        status = migration.get("status") or {}
+        for node in dict.fromkeys(n for n in (status.get("sourceNode"), status.get("targetNode")) if n):
+            self.d.helpers.cleanup(self._helper(node), migration["metadata"]["uid"])
+
+    def _roll_back(self, migration: Obj, stop: StopFlag) -> None:
+        """Undo whatever the forward steps did, then end in the recorded outcome; retried until done."""
+        status = migration["status"]
+        rollback = status["rollback"]
+        touched = status.get("phase") in (phases.CHECKPOINTING, phases.TRANSFERRING, phases.RESTORING)
+        try:
+            replacement = self.d.kube.get_pod(self.namespace, status["targetPod"]) if status.get("targetPod") else None
+            if replacement and (replacement["metadata"].get("annotations") or {}).get(
+                    api.MIGRATION_ANNOTATION) == self.name:
+                self.d.kube.delete_pod(self.namespace, replacement["metadata"]["name"], replacement["metadata"]["uid"])
+            source_pod = self._source_pod(migration)
+            if source_pod is not None and touched:
+                self._release_source(source_pod, status["sourceNode"])
+            if touched:
+                self._cleanup(migration)
+        except Exception as exc:
+            message = api_message(exc) if status_code(exc) else str(exc)
+            log.warning("%s/%s: rollback step failed: %s", self.namespace, self.name, message)
+            self._progress(migration, f"rollback retrying in {self.d.config.retry_seconds:g}s: {message}",
+                           reason="RollingBack")
+            self._sleep(self.d.config.retry_seconds, stop)
+            return
+        self._transition(migration, rollback["phase"], {"rollback": None}, reason=rollback["reason"],
+                         message=rollback["message"], event_type="Warning")
+

@@ -1,0 +1,98 @@
+"""Preflight validation: everything that blocks a migration, found before anything is changed.
+
+Shared by the operator (Preparing) and ``kubectl migrate --dry-run`` so both refuse with the
+same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import api
+from .refusals import Refusal
+from .scheduling import choose_target, target_refusals
+
+Obj = dict[str, Any]
+
+#: Volume types whose content exists only on the source node's disk.
+NODE_LOCAL_VOLUMES = ("emptyDir", "hostPath")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Outcome of preflight: where the pod is, where it would go, and what blocks it."""
+
+    source_node: str | None
+    target_node: str | None
+    refusals: list[Refusal] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refusals
+
+
+def pod_refusals(pod: Obj, migration_name: str | None) -> list[Refusal]:
+    """Problems of the pod itself: state, ownership, node-local volumes, another migration."""
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    ref = f"pod {meta.get('namespace')}/{meta['name']}"
+    refusals: list[Refusal] = []
+    if meta.get("deletionTimestamp"):
+        refusals.append(Refusal("PodTerminating", f"{ref} is terminating"))
+    if status.get("phase") != "Running":
+        refusals.append(Refusal("PodNotRunning", f"{ref} is {status.get('phase') or 'not scheduled'}, not Running"))
+    else:
+        running = {c["name"] for c in status.get("containerStatuses") or [] if (c.get("state") or {}).get("running")}
+        refusals.extend(Refusal("PodNotRunning", f"container {c['name']} of {ref} is not running")
+                        for c in spec.get("containers") or [] if c["name"] not in running)
+    controller = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
+    if controller:
+        refusals.append(Refusal(
+            "ControllerOwned",
+            f"{ref} is managed by {controller.get('kind')} {controller.get('name')}; "
+            "only pods without a controller (bare pods) can be migrated for now"))
+    for volume in spec.get("volumes") or []:
+        kind = next((k for k in NODE_LOCAL_VOLUMES if k in volume), None)
+        if kind:
+            refusals.append(Refusal(
+                "UnsupportedVolume",
+                f"volume {volume['name']} of {ref} is a {kind} whose content lives only on node "
+                f"{spec.get('nodeName')}; migrating it is not supported yet"))
+    refusals.extend(Refusal("UnsupportedSidecar",
+                            f"init container {c['name']} of {ref} is a sidecar (restartPolicy Always); "
+                            "sidecars cannot be migrated yet")
+                    for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always")
+    fenced_by = (meta.get("annotations") or {}).get(api.FENCED_BY_ANNOTATION)
+    if fenced_by and fenced_by != migration_name:
+        refusals.append(Refusal("AlreadyMigrating", f"{ref} is already being migrated by PodMigration {fenced_by}"))
+    return refusals
+
+
+def preflight(spec: Obj, namespace: str, pod: Obj | None, nodes: list[Obj], helpers: Mapping[str, bool],
+              migration_name: str | None = None) -> Plan:
+    """Validate a PodMigration spec against the cluster as read by the caller.
+
+    ``helpers`` maps node name to whether its node-helper is Ready. ``migration_name`` is the
+    PodMigration doing the checking, so its own fence on the pod does not count as another's.
+    """
+    pod_name = spec["podName"]
+    if pod is None:
+        return Plan(None, None, [Refusal("PodNotFound", f"pod {namespace}/{pod_name} not found")])
+    source = (pod.get("spec") or {}).get("nodeName")
+    refusals = pod_refusals(pod, migration_name)
+    if source and not helpers.get(source):
+        refusals.append(Refusal("SourceNoHelper", f"source node {source} has no ready podmigration node-helper"))
+    wanted = spec.get("targetNode")
+    if wanted:
+        node = next((n for n in nodes if n["metadata"]["name"] == wanted), None)
+        if node is None:
+            return Plan(source, wanted, refusals + [Refusal("TargetNotFound", f"target node {wanted} does not exist")])
+        return Plan(source, wanted, refusals + target_refusals(pod, node, source, helpers))
+    chosen, rejected = choose_target(pod, nodes, source, helpers)
+    if chosen is None:
+        why = "; ".join(r.message for node_refusals in rejected.values() for r in node_refusals
+                        if r.reason != "SameNode")
+        refusals.append(Refusal("NoTargetAvailable",
+                                f"no node can take pod {namespace}/{pod_name}" + (f": {why}" if why else "")))
+    return Plan(source, chosen, refusals)
