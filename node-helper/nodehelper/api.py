@@ -9,8 +9,9 @@ import os
 import ssl
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote
 
 from . import transfer, validation
@@ -75,7 +76,12 @@ class Helper:
                 f"kubelet wrote {kubelet_archive.name} but it is not in {kubelet_archive.parent} "
                 "(is KUBELET_CHECKPOINT_DIR the kubelet's checkpoint directory?)"
             ) from None
-        result: dict[str, Any] = {"id": archive_id, "bytes": info.bytes, "sha256": info.sha256, "seconds": round(seconds, 3)}
+        result: dict[str, Any] = {
+            "id": archive_id,
+            "bytes": info.bytes,
+            "sha256": info.sha256,
+            "seconds": round(seconds, 3),
+        }
         try:
             result["stats"] = read_dump_stats(self.store.path(archive_id))
         except StatsError as exc:
@@ -83,8 +89,14 @@ class Helper:
             log.warning("archive %s: CRIU stats unreadable: %s", archive_id, exc)
         log.info(
             "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs, frozen %s us",
-            namespace, pod, container, archive_id, info.bytes, seconds, result["stats"].get("frozen_time"),
-        )  # fmt: skip
+            namespace,
+            pod,
+            container,
+            archive_id,
+            info.bytes,
+            seconds,
+            result["stats"].get("frozen_time"),
+        )
         return result
 
     def freeze(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -107,23 +119,36 @@ class Helper:
         info = self.store.info(archive_id)
         with self.store.open(archive_id) as f:
             result = transfer.send_file(
-                f, info.bytes, info.sha256, host, port, f"/v1/archives/{archive_id}",
-                compression, self.peer_context, PEER_TIMEOUT,
+                f, info.bytes, info.sha256, (host, port), f"/v1/archives/{archive_id}",
+                compression=compression, ctx=self.peer_context, timeout=PEER_TIMEOUT,
             )  # fmt: skip
         log.info(
             "sent archive %s to %s: %d bytes, %d on the wire (%s), %.3fs",
-            archive_id, target, result["bytes"], result["wireBytes"], compression, result["seconds"],
-        )  # fmt: skip
+            archive_id,
+            target,
+            result["bytes"],
+            result["wireBytes"],
+            compression,
+            result["seconds"],
+        )
         return result
 
-    def receive(self, archive_id: str, content_encoding: str | None, sha256: str | None, body: Reader) -> dict[str, Any]:
+    def receive(
+        self, archive_id: str, content_encoding: str | None, sha256: str | None, body: Reader
+    ) -> dict[str, Any]:
         archive_id = validation.archive_id(archive_id)
         if sha256 is None:
             raise BadRequest("missing X-Content-Sha256 header")
         expected = validation.sha256_hex(sha256)
         started = time.monotonic()
         info = self.store.receive(archive_id, transfer.decoder(body, content_encoding), expected)
-        log.info("received archive %s: %d bytes (%s) in %.3fs, sha256 ok", archive_id, info.bytes, content_encoding or "identity", time.monotonic() - started)
+        log.info(
+            "received archive %s: %d bytes (%s) in %.3fs, sha256 ok",
+            archive_id,
+            info.bytes,
+            content_encoding or "identity",
+            time.monotonic() - started,
+        )
         return {"bytes": info.bytes, "sha256": info.sha256}
 
     def build_checkpoint_image(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +160,13 @@ class Helper:
             raise NotFound(f"archive {archive_id} not found on this node")
         started = time.monotonic()
         self.images.build_checkpoint_image(archive, container, image)
-        log.info("built checkpoint image %s from archive %s for container %s in %.3fs", image, archive_id, container, time.monotonic() - started)
+        log.info(
+            "built checkpoint image %s from archive %s for container %s in %.3fs",
+            image,
+            archive_id,
+            container,
+            time.monotonic() - started,
+        )
         return {"image": image}
 
     def ensure_images(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -147,15 +178,19 @@ class Helper:
         present, missing = [], []
         for ref in refs:
             (present if self.images.is_present(ref) else missing).append(ref)
-        if missing and not body.get("source"):
+        if not missing:
+            return {"present": present, "copied": []}
+        if not body.get("source"):
             raise BadRequest(f"images {missing} are missing on {self.node_name} and no source helper was given")
+        host, port = validation.peer_url(body["source"])
         copied = []
         for ref in missing:
-            host, port = validation.peer_url(body["source"])
             started = time.monotonic()
             size = self._copy_image_from(host, port, ref)
             copied.append(ref)
-            log.info("copied image %s from %s: %d bytes in %.3fs", ref, body["source"], size, time.monotonic() - started)
+            log.info(
+                "copied image %s from %s: %d bytes in %.3fs", ref, body["source"], size, time.monotonic() - started
+            )
         return {"present": present, "copied": copied}
 
     def _copy_image_from(self, host: str, port: int, ref: str) -> int:
@@ -170,7 +205,9 @@ class Helper:
             with tempfile.TemporaryDirectory(dir=self.scratch_dir) as tmp:
                 archive = Path(tmp) / "image.tar"
                 with open(archive, "wb") as out:
-                    size, digest = transfer.copy_hashing(transfer.decoder(resp, resp.getheader("Content-Encoding")), out)
+                    size, digest = transfer.copy_hashing(
+                        transfer.decoder(resp, resp.getheader("Content-Encoding")), out
+                    )
                 if digest != expected:
                     raise UpstreamError(f"image {ref} from {who}: sha256 {digest} does not match {expected}")
                 self.images.load(archive, ref)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .errors import HelperError
 
@@ -53,11 +53,14 @@ class Tools:
     def buildah(self, *args: str) -> list[str]:
         return [
             "buildah",
-            "--root", str(self.storage_root),
-            "--runroot", str(self.storage_runroot),
-            "--storage-driver", self.storage_driver,
+            "--root",
+            str(self.storage_root),
+            "--runroot",
+            str(self.storage_runroot),
+            "--storage-driver",
+            self.storage_driver,
             *args,
-        ]  # fmt: skip
+        ]
 
     def skopeo(self, *args: str) -> list[str]:
         return ["skopeo", *args]

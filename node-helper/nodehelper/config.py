@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -39,7 +39,7 @@ class Config:
         return self.work_dir / "tmp"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
         """Build the config; NODE_IP is required because the helper listens on it and calls the kubelet there."""
         node_ip = env.get("NODE_IP", "")
         if not node_ip:

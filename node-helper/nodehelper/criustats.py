@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import struct
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import HelperError
 
@@ -82,7 +82,7 @@ def parse_stats_dump(data: bytes) -> dict[str, int]:
     entry = data[12 : 12 + size]
     if len(entry) != size:
         raise StatsError(f"stats-dump entry truncated: {len(entry)} of {size} bytes")
-    for number, wire, value in _fields(entry):
+    for number, _, value in _fields(entry):
         if number == 1 and isinstance(value, bytes):
             return {
                 DUMP_STATS_FIELDS[n]: v

@@ -31,7 +31,9 @@ class _Interface:
 
     def reached(self, cgroup: Path) -> str:
         if self.control == "cgroup.freeze":
-            events = dict(line.split(" ", 1) for line in (cgroup / "cgroup.events").read_text().splitlines() if " " in line)
+            events = dict(
+                line.split(" ", 1) for line in (cgroup / "cgroup.events").read_text().splitlines() if " " in line
+            )
             return events.get("frozen", "").strip()
         return self.wanted(cgroup)  # v1 freezer.state reads FREEZING until every task is frozen
 
@@ -90,6 +92,7 @@ class Freezer:
                 break
             if time.monotonic() > deadline:
                 names = ", ".join(str(c) for c, _ in pending)
-                raise HelperError(f"cgroups of pod {pod_uid} did not become {'frozen' if frozen else 'thawed'} within {self.timeout}s: {names}")
+                state = "frozen" if frozen else "thawed"
+                raise HelperError(f"cgroups of pod {pod_uid} did not become {state} within {self.timeout}s: {names}")
             time.sleep(0.01)
         return [str(c) for c, _ in cgroups]

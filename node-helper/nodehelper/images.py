@@ -52,10 +52,18 @@ class Images:
         return True
 
     def export(self, image: str, dest: Path) -> None:
-        self.run(self.tools.skopeo("copy", "--quiet", self.tools.storage_ref(validation.image_ref(image)), f"oci-archive:{dest}"))
+        self.run(
+            self.tools.skopeo(
+                "copy", "--quiet", self.tools.storage_ref(validation.image_ref(image)), f"oci-archive:{dest}"
+            )
+        )
 
     def load(self, source: Path, image: str) -> None:
-        self.run(self.tools.skopeo("copy", "--quiet", f"oci-archive:{source}", self.tools.storage_ref(validation.image_ref(image))))
+        self.run(
+            self.tools.skopeo(
+                "copy", "--quiet", f"oci-archive:{source}", self.tools.storage_ref(validation.image_ref(image))
+            )
+        )
 
     def checkpoint_images(self, migration_uid: str) -> list[str]:
         prefix = f"{CHECKPOINT_REPO}/{validation.archive_id(migration_uid)}-"

@@ -24,15 +24,13 @@ class Kubelet:
 
     def checkpoint(self, namespace: str, pod: str, container: str, timeout_seconds: int) -> Path:
         """Returns the archive's path as mounted in this container; the kubelet reports its own path."""
-        path = "/checkpoint/{}/{}/{}?timeout={}".format(
-            quote(validation.namespace(namespace)),
-            quote(validation.pod_name(pod)),
-            quote(validation.container_name(container)),
-            timeout_seconds,
-        )
+        names = (validation.namespace(namespace), validation.pod_name(pod), validation.container_name(container))
+        path = "/checkpoint/{}/{}/{}?timeout={}".format(*map(quote, names), timeout_seconds)
         # Projected service account tokens rotate: read the file on every call.
         token = self.token_file.read_text().strip()
-        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout_seconds + _EXTRA_SECONDS)
+        conn = http.client.HTTPSConnection(
+            self.host, self.port, context=self.ctx, timeout=timeout_seconds + _EXTRA_SECONDS
+        )
         who = f"kubelet https://{self.host}:{self.port}"
         try:
             conn.request("POST", path, headers={"Authorization": f"Bearer {token}", "Content-Length": "0"})

@@ -12,8 +12,9 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import tlsconfig, transfer
@@ -115,13 +116,20 @@ class Handler(BaseHTTPRequestHandler):
             status = exc.status if isinstance(exc, HelperError) else 500
             if not isinstance(exc, HelperError):  # a bug: keep its traceback
                 log.exception("%s %s failed", method, url.path)
-            self._fail(status, str(exc) if isinstance(exc, HelperError) else f"internal error: {type(exc).__name__}: {exc}")
+            self._fail(
+                status, str(exc) if isinstance(exc, HelperError) else f"internal error: {type(exc).__name__}: {exc}"
+            )
         finally:
             log.info(
                 "%s %s %s -> %d in %.3fs (client %s, %d body bytes)",
-                self.client_address[0], method, url.path, status, time.monotonic() - started,
-                self._client_name(), self.body.wire_bytes if self.body else 0,
-            )  # fmt: skip
+                self.client_address[0],
+                method,
+                url.path,
+                status,
+                time.monotonic() - started,
+                self._client_name(),
+                self.body.wire_bytes if self.body else 0,
+            )
         if self.body is None or not self.body.done:
             self.close_connection = True
 
@@ -238,7 +246,9 @@ def build_helper(config: Config) -> Helper:
     return Helper(
         node_name=config.node_name,
         store=ArchiveStore(config.archive_dir),
-        kubelet=Kubelet(config.node_ip, config.kubelet_port, kubelet_ctx, config.kubelet_token_file, config.kubelet_checkpoint_dir),
+        kubelet=Kubelet(
+            config.node_ip, config.kubelet_port, kubelet_ctx, config.kubelet_token_file, config.kubelet_checkpoint_dir
+        ),
         freezer=Freezer(config.cgroup_root),
         images=Images(tools),
         containers=Containers(tools),

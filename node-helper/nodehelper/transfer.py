@@ -8,7 +8,8 @@ import json
 import logging
 import ssl
 import time
-from typing import Any, BinaryIO, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, BinaryIO, Protocol
 
 import zstandard
 
@@ -92,9 +93,9 @@ def send_file(
     f: BinaryIO,
     size: int,
     sha256: str,
-    host: str,
-    port: int,
+    peer: tuple[str, int],
     path: str,
+    *,
     compression: str,
     ctx: ssl.SSLContext,
     timeout: float,
@@ -111,6 +112,7 @@ def send_file(
             wire += len(chunk)
             yield chunk
 
+    host, port = peer
     who = f"peer https://{host}:{port}"
     started = time.monotonic()
     conn = connect(host, port, ctx, timeout)
@@ -137,5 +139,7 @@ def send_file(
         conn.close()
     seconds = time.monotonic() - started
     if answer.get("sha256") != sha256 or answer.get("bytes") != size:
-        raise UpstreamError(f"{who} stored {answer.get('bytes')} bytes sha256 {answer.get('sha256')}, sent {size} bytes sha256 {sha256}")
+        raise UpstreamError(
+            f"{who} stored {answer.get('bytes')} bytes sha256 {answer.get('sha256')}, sent {size} bytes sha256 {sha256}"
+        )
     return {"bytes": size, "wireBytes": wire, "sha256": sha256, "seconds": round(seconds, 3)}

@@ -1,5 +1,4 @@
 import pytest
-
 from nodehelper import validation
 from nodehelper.errors import BadRequest
 
@@ -10,7 +9,8 @@ def test_valid_archive_ids(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "../etc/passwd", "a/b", "UPPER", "a_b", "-leading", "trailing-", "a.tar", "a\x00b", "a" * 300, 5, None]
+    "value",
+    ["", "../etc/passwd", "a/b", "UPPER", "a_b", "-leading", "trailing-", "a.tar", "a\x00b", "a" * 300, 5, None],
 )
 def test_invalid_archive_ids(value: object) -> None:
     with pytest.raises(BadRequest):
@@ -19,7 +19,12 @@ def test_invalid_archive_ids(value: object) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["busybox", "docker.io/library/busybox:1.36", "localhost/podmigration-checkpoint/u-c:latest", "quay.io/a/b@sha256:" + "a" * 64],
+    [
+        "busybox",
+        "docker.io/library/busybox:1.36",
+        "localhost/podmigration-checkpoint/u-c:latest",
+        "quay.io/a/b@sha256:" + "a" * 64,
+    ],
 )
 def test_valid_image_refs(value: str) -> None:
     assert validation.image_ref(value) == value
@@ -38,7 +43,15 @@ def test_peer_url() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["http://10.0.0.5:9443", "https://10.0.0.5", "https://u:p@10.0.0.5:9443", "https://10.0.0.5:9443/v1/x", "https://h:99999", "https://h:1?x=1", 7],
+    [
+        "http://10.0.0.5:9443",
+        "https://10.0.0.5",
+        "https://u:p@10.0.0.5:9443",
+        "https://10.0.0.5:9443/v1/x",
+        "https://h:99999",
+        "https://h:1?x=1",
+        7,
+    ],
 )
 def test_invalid_peer_urls(value: object) -> None:
     with pytest.raises(BadRequest):

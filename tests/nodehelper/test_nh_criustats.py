@@ -1,61 +1,9 @@
-import io
 import struct
-import tarfile
 from pathlib import Path
 
 import pytest
-
+from nhtestlib import DUMP, build_archive, field_bytes, field_varint, stats_image
 from nodehelper.criustats import StatsError, parse_stats_dump, read_dump_stats
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def field_varint(number: int, value: int) -> bytes:
-    return varint(number << 3 | 0) + varint(value)
-
-
-def field_bytes(number: int, value: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(value)) + value
-
-
-DUMP = (
-    field_varint(1, 1234)  # freezing_time
-    + field_varint(2, 56789)  # frozen_time
-    + field_varint(3, 300)  # memdump_time
-    + field_varint(4, 250)  # memwrite_time
-    + field_varint(5, 70000)  # pages_scanned
-    + field_varint(6, 0)  # pages_skipped_parent
-    + field_varint(7, 2**33 + 5)  # pages_written, beyond 32 bits
-    + field_varint(9, 0)  # pages_lazy
-    + varint(15 << 3 | 5) + b"\x01\x02\x03\x04"  # unknown fixed32 field: skipped
-)
-
-
-def stats_image(entry: bytes) -> bytes:
-    return struct.pack("<III", 0x55105940, 0x57093306, len(entry)) + entry
-
-
-def build_archive(path: Path, stats: bytes | None, name: str = "stats-dump") -> None:
-    with tarfile.open(path, "w") as tar:
-        for member, data in [
-            ("checkpoint/pages-1.img", b"\0" * 300_000),
-            ("config.dump", b"{}"),
-            *([(name, stats)] if stats is not None else []),
-            ("rootfs-diff.tar", b"x" * 1000),
-        ]:
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
 
 
 def test_parses_dump_stats_and_skips_restore_and_unknown_fields(tmp_path: Path) -> None:

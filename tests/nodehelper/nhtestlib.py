@@ -1,0 +1,195 @@
+"""Builders and fakes shared by the node-helper tests (a module, not conftest, so tests can import it by name)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+import subprocess
+import tarfile
+import threading
+from pathlib import Path
+
+from nodehelper import tlsconfig
+from nodehelper.api import Helper
+from nodehelper.archives import ArchiveStore
+from nodehelper.errors import HelperError
+from nodehelper.freezer import Freezer
+from nodehelper.server import HelperServer
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def field_varint(number: int, value: int) -> bytes:
+    return varint(number << 3 | 0) + varint(value)
+
+
+def field_bytes(number: int, value: bytes) -> bytes:
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+DUMP = (
+    field_varint(1, 1234)  # freezing_time
+    + field_varint(2, 56789)  # frozen_time
+    + field_varint(3, 300)  # memdump_time
+    + field_varint(4, 250)  # memwrite_time
+    + field_varint(5, 70000)  # pages_scanned
+    + field_varint(6, 0)  # pages_skipped_parent
+    + field_varint(7, 2**33 + 5)  # pages_written, beyond 32 bits
+    + field_varint(9, 0)  # pages_lazy
+    + varint(15 << 3 | 5)
+    + b"\x01\x02\x03\x04"  # unknown fixed32 field: skipped
+)
+
+
+def stats_image(entry: bytes) -> bytes:
+    return struct.pack("<III", 0x55105940, 0x57093306, len(entry)) + entry
+
+
+def build_archive(path: Path, stats: bytes | None, name: str = "stats-dump") -> None:
+    with tarfile.open(path, "w") as tar:
+        for member, data in [
+            ("checkpoint/pages-1.img", b"\0" * 300_000),
+            ("config.dump", b"{}"),
+            *([(name, stats)] if stats is not None else []),
+            ("rootfs-diff.tar", b"x" * 1000),
+        ]:
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def signed_cert(out: Path, ca_dir: Path, cn: str) -> None:
+    """Writes ca.crt/tls.crt/tls.key into `out`, the cert signed by the CA in `ca_dir`."""
+    out.mkdir(parents=True, exist_ok=True)
+    ext = out / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    _openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        str(out / "tls.key"),
+        "-out",
+        str(out / "tls.csr"),
+        "-subj",
+        f"/CN={cn}",
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(out / "tls.csr"),
+        "-CA",
+        str(ca_dir / "ca.crt"),
+        "-CAkey",
+        str(ca_dir / "ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(out / "tls.crt"),
+    )
+    shutil.copy(ca_dir / "ca.crt", out / "ca.crt")
+
+
+def make_ca(directory: Path, cn: str) -> Path:
+    directory.mkdir(parents=True)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-keyout",
+        str(directory / "ca.key"),
+        "-out",
+        str(directory / "ca.crt"),
+        "-subj",
+        f"/CN={cn}",
+    )
+    return directory
+
+
+def image_payload(image: str) -> bytes:
+    return image.encode() * 200_000
+
+
+class FakeImages:
+    """Stands in for buildah/skopeo: records what the helper asked for."""
+
+    def __init__(self) -> None:
+        self.images: set[str] = set()
+        self.removed: list[str] = []
+        self.in_use: set[str] = set()
+        self.loaded: list[str] = []
+
+    def is_present(self, image: str) -> bool:
+        return image in self.images
+
+    def export(self, image: str, dest: Path) -> None:
+        """The 'image archive' is the image name repeated: big enough to span chunks, checkable after transfer."""
+        dest.write_bytes(image_payload(image))
+
+    def load(self, source: Path, image: str) -> None:
+        assert source.read_bytes() == image_payload(image), "loaded archive differs from the exported one"
+        self.loaded.append(image)
+        self.images.add(image)
+
+    def checkpoint_images(self, migration_uid: str) -> list[str]:
+        return sorted(i for i in self.images if i.startswith(f"localhost/podmigration-checkpoint/{migration_uid}-"))
+
+    def remove(self, image: str) -> None:
+        if image in self.in_use:
+            raise HelperError(f"image {image} is in use by a container")
+        self.images.discard(image)
+        self.removed.append(image)
+
+
+class RunningHelper:
+    def __init__(self, root: Path, tls_dir: Path) -> None:
+        self.store = ArchiveStore(root / "archives")
+        self.images = FakeImages()
+        self.helper = Helper(
+            node_name=root.name,
+            store=self.store,
+            kubelet=None,  # type: ignore[arg-type]  # set by the tests that need one
+            freezer=Freezer(root / "cgroup"),
+            images=self.images,  # type: ignore[arg-type]
+            containers=None,  # type: ignore[arg-type]
+            peer_context=tlsconfig.client_context(tls_dir),
+            scratch_dir=root / "tmp",
+        )
+        self.server = HelperServer(("127.0.0.1", 0), tlsconfig.server_context(tls_dir), self.helper)
+        self.port = self.server.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

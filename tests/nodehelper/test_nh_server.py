@@ -1,0 +1,238 @@
+"""End-to-end through real TLS servers on 127.0.0.1: two helpers, mutual TLS, streaming transfer."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import io
+import json
+import os
+import ssl
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nhtestlib import DUMP, RunningHelper, build_archive, field_bytes, stats_image
+from nodehelper import tlsconfig
+from nodehelper.errors import UpstreamError
+
+# Compressible but not trivial: text with random bytes mixed in, several MiB.
+DATA = os.urandom(64) + b"".join(b"line %d of the process memory\n" % i for i in range(150_000))
+
+
+def call(
+    helper: RunningHelper,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    ctx: ssl.SSLContext | None = None,
+) -> tuple[int, dict[str, Any]]:
+    conn = http.client.HTTPSConnection("127.0.0.1", helper.port, context=ctx, timeout=10)
+    try:
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        conn.request(method, path, body=data, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def ctx(pki: dict[str, Path]) -> ssl.SSLContext:
+    return tlsconfig.client_context(pki["node"])
+
+
+def test_healthz_and_unknown_routes(helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext) -> None:
+    source, _ = helpers
+    assert call(source, "GET", "/healthz", ctx=ctx) == (200, {"ok": True, "node": "source"})
+    status, body = call(source, "GET", "/v1/nope", ctx=ctx)
+    assert status == 404 and "no such endpoint" in body["error"]
+    status, body = call(source, "GET", "/v1/send", ctx=ctx)
+    assert status == 405
+    status, body = call(source, "POST", "/v1/send", body=b"{not json", ctx=ctx)
+    assert status == 400 and "invalid JSON" in body["error"]
+
+
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+def test_send_streams_archive_to_target(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext, compression: str
+) -> None:
+    source, target = helpers
+    source.store.receive("mig1-app", io.BytesIO(DATA))
+    status, body = call(
+        source, "POST", "/v1/send", {"id": "mig1-app", "target": target.url, "compression": compression}, ctx=ctx
+    )
+    assert status == 200, body
+    sha = hashlib.sha256(DATA).hexdigest()
+    assert body["bytes"] == len(DATA) and body["sha256"] == sha
+    if compression == "zstd":
+        assert body["wireBytes"] < len(DATA) / 4
+    else:
+        assert body["wireBytes"] == len(DATA)
+    assert target.store.path("mig1-app").read_bytes() == DATA
+    assert target.store.info("mig1-app").sha256 == sha
+
+
+def test_put_with_wrong_sha256_is_refused_and_deleted(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+) -> None:
+    _, target = helpers
+    headers = {"X-Content-Sha256": "ab" * 32, "Content-Encoding": "identity"}
+    status, body = call(target, "PUT", "/v1/archives/mig1-app", body=iter([b"abc", b"def"]), headers=headers, ctx=ctx)
+    assert status == 422 and "does not match" in body["error"]
+    assert list(target.store.root.iterdir()) == []
+
+
+def test_put_rejects_bad_ids_and_missing_checksum(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+) -> None:
+    _, target = helpers
+    status, body = call(
+        target, "PUT", "/v1/archives/..%2F..%2Fetc", body=b"x", headers={"X-Content-Sha256": "0" * 64}, ctx=ctx
+    )
+    assert status == 400 and "invalid id" in body["error"]
+    status, body = call(target, "PUT", "/v1/archives/mig1-app", body=b"x", ctx=ctx)
+    assert status == 400 and "X-Content-Sha256" in body["error"]
+    assert list(target.store.root.iterdir()) == []
+
+
+def test_send_of_missing_archive_and_bad_target(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+) -> None:
+    source, target = helpers
+    assert call(source, "POST", "/v1/send", {"id": "mig1-app", "target": target.url}, ctx=ctx)[0] == 404
+    source.store.receive("mig1-app", io.BytesIO(b"x"))
+    status, body = call(source, "POST", "/v1/send", {"id": "mig1-app", "target": "https://127.0.0.1:1/x"}, ctx=ctx)
+    assert status == 400 and "HOST:PORT" in body["error"]
+
+
+def test_mutual_tls_refuses_clients_without_a_valid_cert(
+    helpers: tuple[RunningHelper, RunningHelper], pki: dict[str, Path]
+) -> None:
+    source, _ = helpers
+    no_cert = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    no_cert.load_verify_locations(pki["node"] / "ca.crt")
+    no_cert.check_hostname = False
+    rogue = tlsconfig.client_context(pki["rogue"])
+    rogue.load_verify_locations(pki["node"] / "ca.crt")  # rogue trusts the server; the server must not trust rogue
+    for ctx in (no_cert, rogue):
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            call(source, "GET", "/healthz", ctx=ctx)
+
+
+def test_client_refuses_a_server_from_another_ca(
+    helpers: tuple[RunningHelper, RunningHelper], pki: dict[str, Path]
+) -> None:
+    source, _ = helpers
+    with pytest.raises(ssl.SSLCertVerificationError):
+        call(source, "GET", "/healthz", ctx=tlsconfig.client_context(pki["rogue"]))
+
+
+def test_send_to_peer_that_refuses_reports_its_error(
+    helpers: tuple[RunningHelper, RunningHelper], pki: dict[str, Path]
+) -> None:
+    from nodehelper.transfer import send_file
+
+    _, target = helpers
+    with pytest.raises(UpstreamError, match="answered 422"):
+        send_file(
+            io.BytesIO(DATA), len(DATA), "0" * 64, ("127.0.0.1", target.port), "/v1/archives/m-a",
+            compression="zstd", ctx=tlsconfig.client_context(pki["node"]), timeout=10,
+        )  # fmt: skip
+
+
+class FakeKubelet:
+    def __init__(self, checkpoint_dir: Path) -> None:
+        self.checkpoint_dir = checkpoint_dir
+        self.calls: list[tuple[str, str, str, int]] = []
+
+    def checkpoint(self, namespace: str, pod: str, container: str, timeout_seconds: int) -> Path:
+        self.calls.append((namespace, pod, container, timeout_seconds))
+        path = self.checkpoint_dir / f"checkpoint-{pod}_{namespace}-{container}-2025-01-01T00:00:00Z.tar"
+        build_archive(path, stats_image(field_bytes(1, DUMP)))
+        return path
+
+
+def test_checkpoint_moves_kubelet_archive_and_reports_stats(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext, tmp_path: Path
+) -> None:
+    source, _ = helpers
+    (tmp_path / "kubelet").mkdir()
+    kubelet = FakeKubelet(tmp_path / "kubelet")
+    source.helper.kubelet = kubelet  # type: ignore[assignment]
+    request = {"namespace": "default", "pod": "web", "container": "app", "id": "mig1-app", "timeoutSeconds": 30}
+    status, body = call(source, "POST", "/v1/checkpoint", request, ctx=ctx)
+    assert status == 200, body
+    assert kubelet.calls == [("default", "web", "app", 30)]
+    assert list((tmp_path / "kubelet").iterdir()) == []  # the kubelet's copy is gone
+    archive = source.store.path("mig1-app")
+    assert (
+        body["bytes"] == archive.stat().st_size and body["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    )
+    assert body["stats"]["frozen_time"] == 56789 and body["stats"]["pages_written"] == 2**33 + 5
+    assert tarfile.is_tarfile(archive)
+
+
+def test_freeze_and_thaw_through_the_api(helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext) -> None:
+    source, _ = helpers
+    uid = "3f2a9c1e-0b7d-4c1a-9e2f-1234567890ab"
+    ctr = source.helper.freezer.cgroup_root / "freezer/kubepods" / f"pod{uid}" / "abc"
+    ctr.mkdir(parents=True)
+    (ctr / "freezer.state").write_text("THAWED")
+    assert call(source, "POST", "/v1/freeze", {"podUID": uid}, ctx=ctx) == (200, {"frozen": [str(ctr)]})
+    assert (ctr / "freezer.state").read_text() == "FROZEN"
+    assert call(source, "POST", "/v1/thaw", {"podUID": uid}, ctx=ctx) == (200, {"frozen": [], "thawed": [str(ctr)]})
+    status, body = call(source, "POST", "/v1/freeze", {"podUID": "../x"}, ctx=ctx)
+    assert status == 400
+
+
+def test_delete_migration_removes_archives_and_images(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+) -> None:
+    _, target = helpers
+    target.store.receive("mig1-app", io.BytesIO(b"x"))
+    target.store.receive("mig2-app", io.BytesIO(b"y"))
+    busy = "localhost/podmigration-checkpoint/mig1-side:latest"
+    target.images.images = {
+        "localhost/podmigration-checkpoint/mig1-app:latest",
+        busy,
+        "localhost/podmigration-checkpoint/mig2-app:latest",
+    }
+    target.images.in_use = {busy}
+    status, body = call(target, "DELETE", "/v1/migrations/mig1", ctx=ctx)
+    assert status == 200
+    assert body["deleted"] == ["mig1-app", "localhost/podmigration-checkpoint/mig1-app:latest"]
+    assert [k["image"] for k in body["kept"]] == [busy] and "in use" in body["kept"][0]["reason"]
+    assert target.store.info("mig2-app").bytes == 1
+    assert call(target, "DELETE", "/v1/migrations/mig1", ctx=ctx)[1]["deleted"] == []
+    assert call(target, "DELETE", "/v1/migrations/MIG", ctx=ctx)[0] == 400
+
+
+def test_ensure_copies_missing_images_from_the_source(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+) -> None:
+    source, target = helpers
+    source.images.images = {"docker.io/library/busybox:1.36", "localhost/app:dev"}
+    target.images.images = {"docker.io/library/busybox:1.36"}
+    request = {"images": ["docker.io/library/busybox:1.36", "localhost/app:dev"], "source": source.url}
+    status, body = call(target, "POST", "/v1/images/ensure", request, ctx=ctx)
+    assert status == 200, body
+    assert body == {"present": ["docker.io/library/busybox:1.36"], "copied": ["localhost/app:dev"]}
+    assert target.images.loaded == ["localhost/app:dev"]
+    assert list((target.helper.scratch_dir).iterdir()) == [] and list(source.helper.scratch_dir.iterdir()) == []
+
+
+def test_ensure_reports_what_is_missing_everywhere(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+) -> None:
+    source, target = helpers
+    status, body = call(
+        target, "POST", "/v1/images/ensure", {"images": ["localhost/gone:1"], "source": source.url}, ctx=ctx
+    )
+    assert status == 502 and "answered 404" in body["error"] and "localhost/gone:1" in body["error"]
+    status, body = call(target, "POST", "/v1/images/ensure", {"images": ["localhost/gone:1"]}, ctx=ctx)
+    assert status == 400 and "no source" in body["error"]
+    status, body = call(target, "GET", "/v1/images/export?image=--help", ctx=ctx)
+    assert status == 400
