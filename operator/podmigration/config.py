@@ -36,7 +36,7 @@ class Config:
     helper_namespace: str
     helper_port: int
     tls_dir: Path
-    #: Name checked against the helpers' certificates; empty: check the helper's IP (needs IP SANs).
+    #: Name the helpers' certificate must carry; empty: only the CA signature is checked.
     helper_server_name: str
     #: Seconds between polls of the replacement pod.
     poll_seconds: float

@@ -56,16 +56,21 @@ def helpers_from_pods(pods: list[Obj], port: int) -> dict[str, Helper]:
     return found
 
 
-class _ServerNameAdapter(HTTPAdapter):
-    """Checks the helper certificate against one fixed name instead of the IP we connect to."""
+class _HelperTLSAdapter(HTTPAdapter):
+    """Trust comes from the dedicated CA (chain always verified), not from host names.
+
+    One DaemonSet certificate cannot name every node IP, so by default no name is checked, as
+    the helpers do among themselves; with ``server_name`` the certificate must carry that name.
+    """
 
     def __init__(self, server_name: str) -> None:
         self._server_name = server_name
         super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["assert_hostname"] = self._server_name
-        kwargs["server_hostname"] = self._server_name
+        kwargs["assert_hostname"] = self._server_name or False
+        if self._server_name:
+            kwargs["server_hostname"] = self._server_name
         super().init_poolmanager(*args, **kwargs)
 
 
@@ -78,8 +83,7 @@ class HelperClient:
             tls = config.tls_dir
             self._session.cert = (str(tls / "tls.crt"), str(tls / "tls.key"))
             self._session.verify = str(tls / "ca.crt")
-            if config.helper_server_name:
-                self._session.mount("https://", _ServerNameAdapter(config.helper_server_name))
+            self._session.mount("https://", _HelperTLSAdapter(config.helper_server_name))
 
     def _call(self, helper: Helper, method: str, path: str, *, body: Obj | None = None,
               params: dict[str, str] | None = None, timeout: float = SHORT_TIMEOUT) -> Obj:

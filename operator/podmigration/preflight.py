@@ -43,7 +43,7 @@ def pod_refusals(pod: Obj, migration_name: str | None) -> list[Refusal]:
     if status.get("phase") != "Running":
         refusals.append(Refusal("PodNotRunning", f"{ref} is {status.get('phase') or 'not scheduled'}, not Running"))
     else:
-        running = {c["name"] for c in status.get("containerStatuses") or [] if (c.get("state") or {}).get("running")}
+        running = {c["name"] for c in status.get("containerStatuses") or [] if "running" in (c.get("state") or {})}
         refusals.extend(Refusal("PodNotRunning", f"container {c['name']} of {ref} is not running")
                         for c in spec.get("containers") or [] if c["name"] not in running)
     controller = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)

@@ -1,0 +1,220 @@
+"""Builders of Kubernetes objects and in-memory fakes of the cluster and the node-helpers (tests only)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from podmigration import api
+
+Obj = dict[str, Any]
+
+
+def make_pod(name: str = "counter", node: str = "worker-1", *, namespace: str = "default", phase: str = "Running",
+             containers: tuple[str, ...] = ("app",), labels: dict[str, str] | None = None, **spec: Any) -> Obj:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "resourceVersion": "7",
+                     "labels": dict(labels if labels is not None else {"app": name}), "annotations": {}},
+        "spec": {"nodeName": node, "containers": [{"name": c, "image": f"localhost/{c}:1"} for c in containers],
+                 **spec},
+        "status": {"phase": phase, "hostIP": "10.0.0.1",
+                   "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"name": c, "state": {"running": {}}} for c in containers]},
+    }
+
+
+def make_node(name: str, *, ready: bool = True, unschedulable: bool = False, labels: dict[str, str] | None = None,
+              taints: list[Obj] | None = None) -> Obj:
+    return {
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
+        "spec": {"unschedulable": unschedulable, "taints": taints or []},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def make_helper_pod(node: str, ip: str, ready: bool = True) -> Obj:
+    return {"metadata": {"name": f"helper-{node}", "labels": {"app.kubernetes.io/name": "podmigration-node-helper"}},
+            "spec": {"nodeName": node},
+            "status": {"phase": "Running", "hostIP": ip,
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+class FakeApiError(Exception):
+    """Shaped like kubernetes' ApiException where the code looks (status, body)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = '{"message": "%s"}' % message
+
+
+class FakeKube:
+    """The subset of podmigration.kube.Kube the operator and CLI use, on dicts in memory."""
+
+    def __init__(self, pods: list[Obj] = (), nodes: list[Obj] = (), services: list[Obj] = (),
+                 helper_pods: list[Obj] = ()) -> None:
+        self.pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): copy.deepcopy(p) for p in pods}
+        self.nodes = [copy.deepcopy(n) for n in nodes]
+        self.services = [copy.deepcopy(s) for s in services]
+        self.helper_pods = [copy.deepcopy(p) for p in helper_pods]
+        self.migrations: dict[tuple[str, str], Obj] = {}
+        self.created_pods: list[Obj] = []
+        self.deleted_pods: list[str] = []
+        self.on_get_migration: list[Any] = []  # callbacks run before each get_migration (scripted progress)
+
+    def get_pod(self, namespace: str, name: str) -> Obj | None:
+        pod = self.pods.get((namespace, name))
+        return copy.deepcopy(pod) if pod else None
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[Obj]:
+        assert label_selector == api.HELPER_LABEL_SELECTOR
+        return copy.deepcopy(self.helper_pods)
+
+    def create_pod(self, namespace: str, body: Obj) -> Obj:
+        pod = copy.deepcopy(body)
+        pod["metadata"].update(namespace=namespace, uid=f"uid-{pod['metadata']['name']}", resourceVersion="1")
+        pod["status"] = {"phase": "Pending"}
+        self.pods[(namespace, pod["metadata"]["name"])] = pod
+        self.created_pods.append(copy.deepcopy(pod))
+        return copy.deepcopy(pod)
+
+    def patch_pod(self, namespace: str, name: str, patch: Obj) -> Obj:
+        pod = self.pods[(namespace, name)]
+        meta = patch.get("metadata", {})
+        if "resourceVersion" in meta and meta["resourceVersion"] != pod["metadata"]["resourceVersion"]:
+            raise FakeApiError(409, "conflict")
+        for key in ("labels", "annotations"):
+            target = pod["metadata"].setdefault(key, {})
+            for k, v in (meta.get(key) or {}).items():
+                if v is None:
+                    target.pop(k, None)
+                else:
+                    target[k] = v
+        pod["metadata"]["resourceVersion"] = str(int(pod["metadata"]["resourceVersion"]) + 1)
+        return copy.deepcopy(pod)
+
+    def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
+        pod = self.pods.get((namespace, name))
+        if pod and (uid is None or pod["metadata"]["uid"] == uid):
+            del self.pods[(namespace, name)]
+            self.deleted_pods.append(name)
+
+    def list_nodes(self) -> list[Obj]:
+        return copy.deepcopy(self.nodes)
+
+    def list_services(self, namespace: str) -> list[Obj]:
+        return copy.deepcopy(self.services)
+
+    def get_migration(self, namespace: str, name: str) -> Obj | None:
+        for callback in list(self.on_get_migration):
+            callback(self)
+        found = self.migrations.get((namespace, name))
+        return copy.deepcopy(found) if found else None
+
+    def list_migrations(self, namespace: str | None) -> list[Obj]:
+        return [copy.deepcopy(m) for (ns, _), m in self.migrations.items() if namespace in (None, ns)]
+
+    def create_migration(self, namespace: str, body: Obj) -> Obj:
+        migration = copy.deepcopy(body)
+        meta = migration["metadata"]
+        meta.setdefault("name", meta.pop("generateName", "pm-") + "x7k2q")
+        meta.update(namespace=namespace, uid="0f1e2d3c-aaaa-bbbb-cccc-000000000001", generation=1,
+                    creationTimestamp="2030-01-01T00:00:00Z")
+        migration.setdefault("status", {})
+        self.migrations[(namespace, meta["name"])] = migration
+        return copy.deepcopy(migration)
+
+    def patch_migration(self, namespace: str, name: str, patch: Obj) -> Obj:
+        migration = self.migrations[(namespace, name)]
+        migration["metadata"].setdefault("annotations", {}).update(patch["metadata"]["annotations"])
+        return copy.deepcopy(migration)
+
+    def patch_migration_status(self, namespace: str, name: str, status: Obj) -> Obj:
+        migration = self.migrations[(namespace, name)]
+        current = migration.setdefault("status", {})
+        for key, value in status.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = copy.deepcopy(value)
+        return copy.deepcopy(migration)
+
+
+class FakeHelpers:
+    """Records every helper call; ``fail`` maps a method name to the exception it raises."""
+
+    def __init__(self, kube: FakeKube) -> None:
+        self.kube = kube
+        self.calls: list[tuple] = []
+        self.fail: dict[str, Exception] = {}
+        self.frozen: set[str] = set()
+        self.restored_answer: dict[str, bool] | None = None
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, *args))
+        if name in self.fail:
+            raise self.fail[name]
+
+    def ensure_images(self, target, images, source, timeout):
+        self._record("ensure_images", target.node, tuple(images), source.node)
+        return {"present": images, "copied": []}
+
+    def checkpoint(self, source, namespace, pod, container, archive_id, timeout):
+        self._record("checkpoint", source.node, pod, container, archive_id)
+        return {"id": archive_id, "bytes": 1000, "sha256": "ab" * 32, "seconds": 0.2,
+                "stats": {"frozen_time": 12000, "pages_written": 64, "freezing_time": 10}}
+
+    def freeze(self, helper, pod_uid):
+        self._record("freeze", helper.node, pod_uid)
+        self.frozen.add(pod_uid)
+        return {"frozen": []}
+
+    def thaw(self, helper, pod_uid):
+        self._record("thaw", helper.node, pod_uid)
+        self.frozen.discard(pod_uid)
+        return {"frozen": []}
+
+    def send(self, source, archive_id, target, compression, timeout):
+        self._record("send", source.node, archive_id, target.node, compression)
+        return {"bytes": 1000, "wireBytes": 400, "sha256": "ab" * 32, "seconds": 0.1}
+
+    def build_checkpoint_image(self, target, archive_id, container, image, timeout):
+        self._record("build_checkpoint_image", target.node, archive_id, container, image)
+        return {"image": image}
+
+    def restored(self, target, namespace, pod):
+        self._record("restored", target.node, pod)
+        containers = self.kube.pods[(namespace, pod)]["spec"]["containers"]
+        return self.restored_answer if self.restored_answer is not None else {c["name"]: True for c in containers}
+
+    def cleanup(self, helper, migration_uid):
+        self._record("cleanup", helper.node, migration_uid)
+        return {"deleted": []}
+
+
+class FakeStop:
+    """kopf's daemon stop flag, never raised; waiting advances the fake clock instead of sleeping."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def __bool__(self) -> bool:
+        return False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.clock.advance(timeout or 0)
+        return False
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=100)  # every reading moves time on a little, like a real run
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
