@@ -117,7 +117,7 @@ class FakeKube:
         return [copy.deepcopy(m) for (ns, _), m in self.migrations.items() if namespace in (None, ns)]
 
     def create_migration(self, namespace: str, body: Obj) -> Obj:
-        migration = copy.deepcopy(body)
+        migration = {"apiVersion": api.API_VERSION, "kind": api.KIND, **copy.deepcopy(body)}
         meta = migration["metadata"]
         meta.setdefault("name", meta.pop("generateName", "pm-") + "x7k2q")
         meta.update(namespace=namespace, uid="0f1e2d3c-aaaa-bbbb-cccc-000000000001", generation=1,

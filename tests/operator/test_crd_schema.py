@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import yaml
+
+from podmigration import api, phases
+
+CRD = yaml.safe_load((Path(__file__).parents[2] / "crds" / "podmigration.yaml").read_text())
+VERSION = CRD["spec"]["versions"][0]
+SCHEMA = VERSION["schema"]["openAPIV3Schema"]
+SPEC = SCHEMA["properties"]["spec"]
+STATUS = SCHEMA["properties"]["status"]["properties"]
+
+
+def test_names_match_the_operator():
+    assert CRD["metadata"]["name"] == f"{api.PLURAL}.{api.GROUP}"
+    assert CRD["spec"]["group"] == api.GROUP and VERSION["name"] == api.VERSION
+    assert CRD["spec"]["names"]["kind"] == api.KIND and CRD["spec"]["names"]["shortNames"] == ["pmig"]
+    assert CRD["spec"]["scope"] == "Namespaced"
+    assert VERSION["subresources"] == {"status": {}}
+
+
+def test_spec_validation():
+    assert SPEC["required"] == ["podName"]
+    props = SPEC["properties"]
+    assert props["podName"]["maxLength"] == 253 and props["podName"]["pattern"].startswith("^[a-z0-9]")
+    assert (props["timeoutSeconds"]["minimum"], props["timeoutSeconds"]["maximum"],
+            props["timeoutSeconds"]["default"]) == (10, 3600, 300)
+    assert props["compression"]["enum"] == ["none", "zstd"] and props["compression"]["default"] == "zstd"
+    assert props["keepSource"] == {**props["keepSource"], "type": "boolean", "default": False}
+    assert props["targetNode"]["type"] == "string"
+    assert SPEC["x-kubernetes-validations"][0]["rule"] == "self == oldSelf"
+    assert "cancel" not in props
+
+
+def test_pod_name_pattern_is_dns_subdomain():
+    import re
+
+    pattern = re.compile(SPEC["properties"]["podName"]["pattern"])
+    assert pattern.match("counter-1.web")
+    for bad in ("Counter", "-x", "x-", "a_b", "a..b"):
+        assert not pattern.match(bad), bad
+
+
+def test_status_fields():
+    assert STATUS["phase"]["enum"] == list(phases.ALL)
+    for field in ("sourceNode", "targetNode", "targetPod", "message", "reason", "conditions", "observedGeneration",
+                  "phaseTransitions", "durations", "checkpointBytes", "transferredBytes", "containers"):
+        assert field in STATUS, field
+    assert set(STATUS["durations"]["properties"]) == {"checkpoint", "transfer", "restore", "downtime", "total"}
+    assert all(p["type"] == "number" for p in STATUS["durations"]["properties"].values())
+    condition = STATUS["conditions"]["items"]["properties"]
+    assert {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"} <= set(condition)
+    criu = STATUS["containers"]["items"]["properties"]["criu"]["properties"]
+    assert {"frozenTime", "pagesWritten"} <= set(criu)
+
+
+def test_printer_columns():
+    columns = {c["name"].upper(): c["jsonPath"] for c in VERSION["additionalPrinterColumns"]}
+    assert columns == {"POD": ".spec.podName", "SOURCE": ".status.sourceNode", "TARGET": ".status.targetNode",
+                       "PHASE": ".status.phase", "DOWNTIME": ".status.durations.downtime",
+                       "AGE": ".metadata.creationTimestamp"}
+
+
+def test_unknown_fields_are_preserved_only_for_criu_stats():
+    text = (Path(__file__).parents[2] / "crds" / "podmigration.yaml").read_text()
+    assert text.count("x-kubernetes-preserve-unknown-fields") == 1

@@ -1,0 +1,154 @@
+"""The state machine driven end to end against fakes: the user-visible outcome of each path."""
+
+import pytest
+from pmfakes import FakeClock, FakeHelpers, FakeKube, FakeStop, make_helper_pod, make_node, make_pod
+
+from podmigration import api
+from podmigration.config import Config
+from podmigration.helperclient import HelperError
+from podmigration.migration import Deps, MigrationRunner
+
+SERVICE = {"metadata": {"name": "counter"}, "spec": {"selector": {"app": "counter"}}}
+CONFIG = Config(helper_namespace="pm", helper_port=9443, tls_dir=None, helper_server_name="", poll_seconds=1,
+                retry_seconds=1)
+
+
+@pytest.fixture
+def world():
+    kube = FakeKube(pods=[make_pod("counter", containers=("app", "side"))],
+                    nodes=[make_node("worker-1"), make_node("worker-2")], services=[SERVICE],
+                    helper_pods=[make_helper_pod("worker-1", "10.0.0.1"), make_helper_pod("worker-2", "10.0.0.2")])
+    helpers = FakeHelpers(kube)
+    clock = FakeClock()
+    events: list = []
+
+    def record(obj, *, type, reason, message):
+        events.append((obj["kind"], type, reason, message))
+
+    def replacement_becomes_ready(k):
+        for pod in k.pods.values():
+            if api.MIGRATION_ANNOTATION in pod["metadata"]["annotations"] and pod["status"]["phase"] == "Pending":
+                pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+
+    kube.on_get_migration.append(replacement_becomes_ready)
+    deps = Deps(kube=kube, helpers=helpers, config=CONFIG, events=record, clock=clock)
+    return kube, helpers, clock, events, deps
+
+
+def start(world, **spec):
+    kube, helpers, clock, events, deps = world
+    migration = kube.create_migration("default", {"metadata": {"name": "counter-mig"},
+                                                  "spec": {"podName": "counter", "timeoutSeconds": 300, **spec}})
+    MigrationRunner(deps, "default", "counter-mig").run(FakeStop(clock))
+    return kube.migrations[("default", "counter-mig")], migration["metadata"]["uid"]
+
+
+def test_successful_migration(world):
+    kube, helpers, _, events, _ = world
+    migration, uid = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert status["phase"] == "Succeeded", status["message"]
+    assert [t["phase"] for t in status["phaseTransitions"]] == [
+        "Pending", "Preparing", "Checkpointing", "Transferring", "Restoring", "Finalizing", "Succeeded"]
+    assert set(status["durations"]) == {"checkpoint", "transfer", "restore", "downtime", "total"}
+    assert status["checkpointBytes"] == 2000 and status["transferredBytes"] == 800
+    assert status["containers"][0]["criu"] == {"frozenTime": 12000, "pagesWritten": 64, "freezingTime": 10}
+    assert (status["sourceNode"], status["targetNode"]) == ("worker-1", "worker-2")
+    # source gone, replacement on worker-2 with the original labels (back in the Service)
+    assert ("default", "counter") not in kube.pods
+    new = kube.pods[("default", status["targetPod"])]
+    assert new["spec"]["nodeName"] == "worker-2" and new["metadata"]["labels"] == {"app": "counter"}
+    names = [c[0] for c in helpers.calls]
+    assert names == ["ensure_images", "checkpoint", "checkpoint", "freeze", "send", "send",
+                     "build_checkpoint_image", "build_checkpoint_image", "restored", "thaw", "cleanup", "cleanup"]
+    assert {c[1] for c in helpers.calls if c[0] == "cleanup"} == {"worker-1", "worker-2"}
+    assert ("send", "worker-1", f"{uid}-app", "worker-2", "zstd") in helpers.calls
+    assert ("PodMigration", "Normal", "Succeeded") in [e[:3] for e in events]
+    assert ("Pod", "Normal", "MigrationCheckpointing") in [e[:3] for e in events]
+
+
+def test_operator_picks_the_target(world):
+    migration, _ = start(world)
+    assert migration["status"]["targetNode"] == "worker-2"
+
+
+def test_refusal_changes_nothing(world):
+    kube, helpers, _, events, _ = world
+    migration, _ = start(world, targetNode="worker-1")
+    status = migration["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "SameNode")
+    assert status["message"] == "target node worker-1 is the node the pod already runs on"
+    assert helpers.calls == [] and kube.created_pods == [] and kube.deleted_pods == []
+    assert kube.pods[("default", "counter")]["metadata"]["labels"] == {"app": "counter"}
+    assert ("PodMigration", "Warning", "SameNode") in [e[:3] for e in events]
+
+
+def test_transfer_failure_rolls_back_the_source(world):
+    kube, helpers, _, _, _ = world
+    helpers.fail["send"] = HelperError("worker-1", "POST /v1/send", "HTTP 422: sha256 mismatch")
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "TransferringFailed")
+    assert "sha256 mismatch" in status["message"] and "rollback" not in status
+    source = kube.pods[("default", "counter")]
+    assert source["metadata"]["labels"] == {"app": "counter"}
+    assert api.FENCED_BY_ANNOTATION not in source["metadata"]["annotations"]
+    assert helpers.frozen == set()  # thawed again
+    assert {c[1] for c in helpers.calls if c[0] == "cleanup"} == {"worker-1", "worker-2"}
+    assert kube.created_pods == []
+
+
+def test_replacement_not_restored_is_deleted_and_source_resumes(world):
+    kube, helpers, _, _, _ = world
+    helpers.restored_answer = {"app": True, "side": False}
+    migration, _ = start(world, targetNode="worker-2")
+    assert migration["status"]["phase"] == "Failed"
+    assert "containers side of pod counter-0f1e2 started fresh" in migration["status"]["message"]
+    assert kube.deleted_pods == ["counter-0f1e2"] and ("default", "counter") in kube.pods
+    assert helpers.frozen == set()
+
+
+def test_cancel_before_start(world):
+    kube, helpers, _, _, deps = world
+    kube.create_migration("default", {"metadata": {"name": "counter-mig",
+                                                   "annotations": {api.CANCEL_ANNOTATION: "true"}},
+                                      "spec": {"podName": "counter", "timeoutSeconds": 300}})
+    MigrationRunner(deps, "default", "counter-mig").run(FakeStop(deps.clock))
+    status = kube.migrations[("default", "counter-mig")]["status"]
+    assert (status["phase"], status["reason"]) == ("Cancelled", "Cancelled")
+    assert helpers.calls == []
+
+
+def test_timeout_while_waiting_for_the_replacement(world):
+    kube, helpers, _, _, _ = world
+    kube.on_get_migration.clear()  # the replacement never becomes Ready
+    migration, _ = start(world, targetNode="worker-2", timeoutSeconds=10)
+    status = migration["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "Timeout")
+    assert status["message"] == "migration did not finish within 10s (phase Restoring)"
+    assert kube.deleted_pods == ["counter-0f1e2"] and helpers.frozen == set()
+
+
+def test_resume_after_restart_in_checkpointing_thaws_before_checkpointing_again(world):
+    kube, helpers, clock, _, deps = world
+    helpers.fail["send"] = RuntimeError("operator killed here")  # stop the first run inside Transferring
+    kube.create_migration("default", {"metadata": {"name": "counter-mig"},
+                                      "spec": {"podName": "counter", "targetNode": "worker-2"}})
+    runner = MigrationRunner(deps, "default", "counter-mig")
+    migration = kube.migrations[("default", "counter-mig")]
+    original_write = runner._write
+
+    def crash_on_transferring(m, patch):
+        if patch.get("phase") == "Transferring":
+            raise SystemExit("crash")
+        return original_write(m, patch)
+
+    runner._write = crash_on_transferring
+    with pytest.raises(SystemExit):
+        runner.run(FakeStop(clock))
+    assert migration["status"]["phase"] == "Checkpointing" and helpers.frozen == {"uid-counter"}
+    del helpers.fail["send"]
+    helpers.calls.clear()
+    MigrationRunner(deps, "default", "counter-mig").run(FakeStop(clock))
+    assert migration["status"]["phase"] == "Succeeded"
+    assert [c[0] for c in helpers.calls][:4] == ["thaw", "checkpoint", "checkpoint", "freeze"]
