@@ -263,7 +263,6 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = Config.from_env()
-    os.umask(0o077)
     if config.kubelet_insecure_tls:
         log.warning("KUBELET_INSECURE_TLS is set: the kubelet's certificate is not verified")
     server = HelperServer((config.node_ip, config.port), tlsconfig.server_context(config.tls_dir), build_helper(config))

@@ -11,7 +11,7 @@ _ID = re.compile(r"[a-z0-9]([a-z0-9-]{0,251}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # Image references as CRI-O and skopeo accept them: name[:tag][@digest]; never an option (leading '-').
-_IMAGE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,510}")
+_IMAGE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
