@@ -109,11 +109,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def _kubeconfig_path(flag: str | None) -> str | None:
+    """--kubeconfig, else $KUBECONFIG as it is now (the client reads it only once, at import)."""
+    return flag or os.environ.get("KUBECONFIG") or None
+
+
 def default_namespace(context: str | None, kubeconfig: str | None) -> str:
     from kubernetes import config as k8s_config
 
     try:
-        contexts, active = k8s_config.list_kube_config_contexts(config_file=kubeconfig)
+        contexts, active = k8s_config.list_kube_config_contexts(config_file=_kubeconfig_path(kubeconfig))
     except (k8s_config.ConfigException, OSError):
         return "default"
     chosen = next((c for c in contexts if c["name"] == context), active) if context else active
@@ -312,7 +317,7 @@ def connect(args: argparse.Namespace) -> Kube:
     from kubernetes import config as k8s_config
 
     try:
-        k8s_config.load_kube_config(config_file=args.kubeconfig, context=args.context)
+        k8s_config.load_kube_config(config_file=_kubeconfig_path(args.kubeconfig), context=args.context)
     except (k8s_config.ConfigException, OSError) as exc:
         if args.kubeconfig or args.context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
             raise UsageError(f"cannot load kubeconfig: {exc}") from exc

@@ -6,6 +6,8 @@ import copy
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from podmigration import api
 
 Obj = dict[str, Any]
@@ -41,12 +43,12 @@ def make_helper_pod(node: str, ip: str, ready: bool = True) -> Obj:
                        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
-class FakeApiError(Exception):
-    """Shaped like kubernetes' ApiException where the code looks (status, body)."""
+class FakeApiError(ApiException):
+    """An API server error answer (status and JSON body), without an HTTP response behind it."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+        Exception.__init__(self, message)
+        self.status, self.reason, self.headers = status, message, None
         self.body = '{"message": "%s"}' % message
 
 
