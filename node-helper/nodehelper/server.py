@@ -107,21 +107,21 @@ class Handler(BaseHTTPRequestHandler):
         self.query = parse_qs(url.query)
         self.responded = False
         self.body: BodyReader | None = None
-        status = 500
+        status, error = 500, ""
         try:
             self.body = BodyReader(self.rfile, self.headers)
             action, params = self._route(method, url.path)
             status = action(**params)
-        except Exception as exc:
-            status = exc.status if isinstance(exc, HelperError) else 500
-            if not isinstance(exc, HelperError):  # a bug: keep its traceback
-                log.exception("%s %s failed", method, url.path)
-            self._fail(
-                status, str(exc) if isinstance(exc, HelperError) else f"internal error: {type(exc).__name__}: {exc}"
-            )
+        except HelperError as exc:
+            status, error = exc.status, str(exc)
+            self._fail(status, error)
+        except Exception as exc:  # a bug: answer JSON anyway and keep the traceback in the log
+            log.exception("%s %s failed", method, url.path)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            self._fail(status, error)
         finally:
             log.info(
-                "%s %s %s -> %d in %.3fs (client %s, %d body bytes)",
+                "%s %s %s -> %d in %.3fs (client %s, %d body bytes)%s",
                 self.client_address[0],
                 method,
                 url.path,
@@ -129,6 +129,7 @@ class Handler(BaseHTTPRequestHandler):
                 time.monotonic() - started,
                 self._client_name(),
                 self.body.wire_bytes if self.body else 0,
+                f": {error}" if error else "",
             )
         if self.body is None or not self.body.done:
             self.close_connection = True
@@ -262,10 +263,16 @@ def main() -> None:
         level=os.environ.get("PM_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = Config.from_env()
+    try:
+        config = Config.from_env()
+        server = HelperServer(
+            (config.node_ip, config.port), tlsconfig.server_context(config.tls_dir), build_helper(config)
+        )
+    except (ValueError, OSError) as exc:
+        log.error("node-helper cannot start: %s", exc)
+        sys.exit(2)
     if config.kubelet_insecure_tls:
         log.warning("KUBELET_INSECURE_TLS is set: the kubelet's certificate is not verified")
-    server = HelperServer((config.node_ip, config.port), tlsconfig.server_context(config.tls_dir), build_helper(config))
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("node-helper for node %s listening on https://%s:%d", config.node_name, config.node_ip, config.port)
     try:

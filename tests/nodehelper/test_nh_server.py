@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import io
 import json
+import logging
 import os
 import ssl
 import tarfile
@@ -236,3 +237,15 @@ def test_ensure_reports_what_is_missing_everywhere(
     assert status == 400 and "no source" in body["error"]
     status, body = call(target, "GET", "/v1/images/export?image=--help", ctx=ctx)
     assert status == 400
+
+
+def test_request_log_says_what_happened(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    source, _ = helpers
+    caplog.set_level(logging.INFO, logger="nodehelper")
+    call(source, "POST", "/v1/freeze", {"podUID": "abc"}, ctx=ctx)
+    lines = [r.getMessage() for r in caplog.records if "/v1/freeze" in r.getMessage()]
+    assert len(lines) == 1
+    assert "POST /v1/freeze -> 404" in lines[0] and "client podmigration-node-helper" in lines[0]
+    assert "no container cgroups of pod abc" in lines[0]
