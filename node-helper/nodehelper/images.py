@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from . import validation
 from .commands import CommandError, Runner, Tools, run
 from .errors import BadRequest
-
-log = logging.getLogger(__name__)
 
 CHECKPOINT_ANNOTATION = "io.kubernetes.cri-o.annotations.checkpoint.name"
 CHECKPOINT_REPO = "localhost/podmigration-checkpoint"

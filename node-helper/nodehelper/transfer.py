@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import logging
 import ssl
 import time
 from collections.abc import Iterator
@@ -14,8 +13,6 @@ from typing import Any, BinaryIO, Protocol
 import zstandard
 
 from .errors import BadRequest, UpstreamError
-
-log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 ZSTD_LEVEL = 3
