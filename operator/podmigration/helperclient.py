@@ -77,20 +77,21 @@ class _HelperTLSAdapter(HTTPAdapter):
 class HelperClient:
     """One method per helper endpoint of .e2e/CONTRACT.md; every error becomes a HelperError."""
 
-    def __init__(self, config: Config, session: requests.Session | None = None) -> None:
-        self._session = session or requests.Session()
-        if session is None:
-            tls = config.tls_dir
-            self._session.cert = (str(tls / "tls.crt"), str(tls / "tls.key"))
-            self._session.verify = str(tls / "ca.crt")
-            self._session.mount("https://", _HelperTLSAdapter(config.helper_server_name))
+    def __init__(self, config: Config) -> None:
+        tls = config.tls_dir
+        self._cert = (str(tls / "tls.crt"), str(tls / "tls.key"))
+        # Passed with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
+        self._verify = str(tls / "ca.crt")
+        self._session = requests.Session()
+        self._session.mount("https://", _HelperTLSAdapter(config.helper_server_name))
 
     def _call(self, helper: Helper, method: str, path: str, *, body: Obj | None = None,
               params: dict[str, str] | None = None, timeout: float = SHORT_TIMEOUT) -> Obj:
         endpoint = f"{method} {path}"
         try:
             response = self._session.request(method, helper.url + path, json=body, params=params,
-                                             timeout=(CONNECT_TIMEOUT, timeout))
+                                             timeout=(CONNECT_TIMEOUT, timeout), verify=self._verify,
+                                             cert=self._cert)
         except requests.RequestException as exc:
             raise HelperError(helper.node, endpoint, f"request failed: {exc}") from exc
         try:
