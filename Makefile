@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 export KUBECONFIG ?= $(CURDIR)/.e2e/kubeconfig
 
-.PHONY: test unit e2e cluster-up cluster-down venv
+.PHONY: test unit e2e demo image cluster-up cluster-down venv
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -13,6 +13,14 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
+
+## A real migration on the local cluster: counter on worker-1 -> worker-2, state continued.
+demo: venv cluster-up image
+	bash e2e/demo.sh
+
+## Build the project image (operator + node-helper) and load it into every node.
+image: cluster-up
+	bash e2e/cluster/project-image.sh
 
 ## Unit tests and end-to-end tests (brings the local cluster up when needed).
 test: unit e2e

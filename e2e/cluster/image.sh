@@ -14,7 +14,7 @@ build() {
   local key name archive binds="" copies="" i=0 src
   # The key covers the reference, config and the content of every source (a cached rootfs is keyed by its path).
   key=$( { echo "$ref $config $*"; for s in "$@"; do src=${s%%:*}
-           case $src in "$PM_CACHE"/rootfs/*) ;; *) tar -C "$(dirname "$src")" -c --sort=name --mtime=@0 --owner=0 --group=0 "$(basename "$src")";; esac
+           case $src in "$PM_CACHE"/rootfs/*) ;; *) tar -C "$(dirname "$src")" -c --exclude=__pycache__ --sort=name --mtime=@0 --owner=0 --group=0 "$(basename "$src")";; esac
          done; } | sha256sum | cut -c1-16)
   name=${ref##*/}; archive=$images/${name%%:*}-$key.tar
   [ -f "$archive" ] && { echo "$archive"; return; }

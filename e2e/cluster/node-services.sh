@@ -10,6 +10,7 @@ cp /etc/pm/crio.conf /etc/crio/crio.conf
 rm -rf /etc/crio/crio.conf.d
 cp /etc/pm/storage.conf /etc/pm/policy.json /etc/pm/registries.conf /etc/containers/
 rm -f /etc/cni/net.d/*; cp /etc/pm/10-pm-bridge.conflist /etc/cni/net.d/
+printf "runtime-endpoint: unix:///var/run/crio/crio.sock\nimage-endpoint: unix:///var/run/crio/crio.sock\n" > /etc/crictl.yaml
 echo "nameserver 127.0.0.1" > /etc/resolv.conf
 printf '127.0.0.1 localhost\n%s %s\n' "$ip" "$n" > /etc/hosts
 

@@ -7,7 +7,6 @@ migration the same token with a count at least as high proves the process contin
 
 import json
 import os
-import secrets
 import socket
 import threading
 import time
@@ -16,7 +15,7 @@ TICK = float(os.environ.get("COUNTER_TICK", "0.1"))
 PORT = int(os.environ.get("COUNTER_PORT", "8080"))
 NAME = os.environ.get("COUNTER_NAME", socket.gethostname())
 
-state = {"count": 0, "token": secrets.token_hex(8)}
+state = {"count": 0, "token": os.urandom(8).hex()}
 
 
 def tick() -> None:
