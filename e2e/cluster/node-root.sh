@@ -33,6 +33,9 @@ mount -t proc proc "$r/proc"
 # A fresh sysfs shows this node's network namespace; cgroups are the host's.
 mount -t sysfs sysfs "$r/sys"
 mount --rbind /sys/fs/cgroup "$r/sys/fs/cgroup"
+# hugetlb is a cgroup2-only controller on these hybrid hosts, where runc (cgroup v1 mode) cannot set its limits:
+# hide the hugepage sizes so that the kubelet asks for none.
+mount -t tmpfs -o ro,mode=755,size=4k tmpfs "$r/sys/kernel/mm/hugepages"
 mount --rbind /dev "$r/dev"
 hostname "$host"
 

@@ -13,7 +13,7 @@ node_index() { case $1 in control-plane) echo 0 ;; worker-1) echo 1 ;; worker-2)
 node_ip() { echo "10.213.0.$((10 + $(node_index "$1")))"; }
 node_pod_cidr() { echo "10.244.$(node_index "$1").0/24"; }
 node_netns() { echo "pm-$1"; }
-node_veth() { echo "pmv-$1"; }
+node_veth() { echo "pmv$(node_index "$1")"; }  # interface names are at most 15 characters
 node_cgroup() { echo "pm-$1"; }
 APISERVER_IP=$(node_ip control-plane)
 

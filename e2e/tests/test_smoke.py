@@ -16,11 +16,13 @@ from conftest import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, node_exe
 
 def kubelet_checkpoint(api: client.ApiClient, node: str, pod: str, container: str) -> str:
     """POST /checkpoint/{ns}/{pod}/{container} on the node's kubelet (through the API server proxy)."""
-    resp = api.call_api(
-        f"/api/v1/nodes/{node}/proxy/checkpoint/{NAMESPACE}/{pod}/{container}", "POST",
-        query_params=[("timeout", "120")], auth_settings=["BearerToken"], _preload_content=False,
+    method, url, headers, body, _ = api.param_serialize(
+        "POST", f"/api/v1/nodes/{node}/proxy/checkpoint/{NAMESPACE}/{pod}/{container}",
+        query_params=[("timeout", "120")], auth_settings=["BearerToken"],
     )
-    items = json.loads(resp[0].data)["items"]
+    resp = api.call_api(method, url, header_params=headers, body=body)
+    assert resp.status == 200, resp.data
+    items = json.loads(resp.read())["items"]
     assert len(items) == 1, items
     return items[0]
 
