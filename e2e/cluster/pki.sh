@@ -8,8 +8,10 @@ pki=$STATE/pki
 rm -rf "$pki"; mkdir -p "$pki"; chmod 700 "$pki"
 cd "$pki"
 log "creating cluster PKI in $pki"
+# Strict X.509 verification (Python >= 3.13 by default) wants key usage on the CA and key identifiers everywhere.
 openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=podmigration-e2e-ca" \
-  -keyout ca.key -out ca.crt 2>/dev/null
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+  -addext "subjectKeyIdentifier=hash" -keyout ca.key -out ca.crt 2>/dev/null
 
 # cert NAME SUBJECT [SAN]  -> NAME.crt / NAME.key signed by the CA
 cert() {
@@ -19,6 +21,8 @@ cert() {
     echo "basicConstraints=CA:FALSE"
     echo "keyUsage=digitalSignature,keyEncipherment"
     echo "extendedKeyUsage=serverAuth,clientAuth"
+    echo "subjectKeyIdentifier=hash"
+    echo "authorityKeyIdentifier=keyid,issuer"
     [ -n "$san" ] && echo "subjectAltName=$san"
   } > "$name.ext"
   openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \

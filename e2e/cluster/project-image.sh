@@ -16,7 +16,7 @@ if [ ! -f "$site.complete" ]; then
   log "installing Python dependencies for cp$pyver: $deps"
   rm -rf "$site"
   # shellcheck disable=SC2086
-  python3 -m pip install -q --target "$site" --python-version "${pyver:0:1}.${pyver:1}" --implementation cp \
+  python3 -m pip install -q --no-warn-conflicts --target "$site" --python-version "${pyver:0:1}.${pyver:1}" --implementation cp \
     --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --only-binary=:all: $deps
   touch "$site.complete"
 fi
