@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 export KUBECONFIG ?= $(CURDIR)/.e2e/kubeconfig
 
-.PHONY: test unit e2e demo image cluster-up cluster-down venv
+.PHONY: test unit e2e demo image install cluster-up cluster-down venv
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -15,12 +15,16 @@ $(STAMP): pyproject.toml
 	touch $@
 
 ## A real migration on the local cluster: counter on worker-1 -> worker-2, state continued.
-demo: venv cluster-up image
+demo: venv install
 	bash e2e/demo.sh
 
 ## Build the project image (operator + node-helper) and load it into every node.
 image: cluster-up
 	bash e2e/cluster/project-image.sh
+
+## Install the chart (operator, node-helpers, CRD, RBAC, TLS) on the local cluster with that image.
+install: image
+	bash e2e/install.sh
 
 ## Unit tests and end-to-end tests (brings the local cluster up when needed).
 test: unit e2e
@@ -28,8 +32,8 @@ test: unit e2e
 unit: venv
 	$(VENV)/bin/python -m pytest -q tests
 
-e2e: venv cluster-up
-	$(VENV)/bin/python -m pytest -q e2e/tests
+e2e: venv install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m pytest -q e2e/tests
 
 ## The local multi-node cluster (kubeconfig: .e2e/kubeconfig).
 cluster-up:

@@ -1,17 +1,11 @@
 #!/usr/bin/env bash
-# `make demo`: installs the operator with Helm on the local cluster, starts an in-memory counter behind a Service on
+# `make demo` (after `make install`): starts an in-memory counter behind a Service on
 # worker-1, migrates it to worker-2 with `kubectl migrate`, and shows that its state continued.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/cluster/versions.sh"; . "$here/cluster/lib.sh"; . "$here/cluster/topology.sh"
 export KUBECONFIG=${KUBECONFIG:-$KUBECONFIG_FILE}
 migrate=${KUBECTL_MIGRATE:-$REPO_ROOT/.venv/bin/kubectl-migrate}
-helm=$("$here/cluster/build-helm.sh")
-
-log "installing the operator and node-helpers (helm upgrade --install podmigration charts/podmigration)"
-"$helm" upgrade --install podmigration "$REPO_ROOT/charts/podmigration" -n podmigration-system --create-namespace \
-  --wait --timeout 5m >/dev/null
-kubectl -n podmigration-system rollout status ds/podmigration-node-helper --timeout 120s >/dev/null
 
 log "starting the counter pod on worker-1 behind Service demo-counter"
 kubectl delete pod,svc -l app=demo-counter --ignore-not-found --wait >/dev/null

@@ -37,7 +37,7 @@ build() {
 load() {
   local archive=$1 ref=$2 n stamp
   for n in $NODES; do
-    stamp=$(node_dir "$n")/images/${archive##*/}
+    stamp=$(node_dir "$n")/images/$(echo "${archive##*/} $ref" | sha256sum | cut -c1-16)
     [ -f "$stamp" ] && continue
     "$here/node-exec" "$n" skopeo copy -q "oci-archive:/pm-images/${archive##*/}" "containers-storage:$ref" >&2
     mkdir -p "${stamp%/*}"; touch "$stamp"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds the project image (operator and node-helper: python3, buildah, skopeo, crictl, this checkout's packages
 # and their PyPI dependencies) and loads it into every node of the local cluster.
-#   project-image.sh [NAME:TAG]    (default localhost/podmigration:dev)
+# The tag is the content key of the image, so that a code change rolls the operator and the helpers; it is
+# written to $STATE/project-image for e2e/install.sh.
+#   project-image.sh [NAME]    (default localhost/podmigration)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"; . "$here/lib.sh"; . "$here/topology.sh"
-ref=${1:-localhost/podmigration:dev}
+name=${1:-localhost/podmigration}
 base=$("$here/build-rootfs.sh" node)
 pyver=$(chroot "$base" python3 -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
 
@@ -21,10 +23,13 @@ if [ ! -f "$site.complete" ]; then
   touch "$site.complete"
 fi
 
-archive=$("$here/image.sh" build "$ref" \
+archive=$("$here/image.sh" build "$name:dev" \
   "--env PYTHONPATH=/opt/podmigration/lib:/opt/podmigration/site --env PYTHONUNBUFFERED=1 --workingdir /opt/podmigration" \
   "$base:/" "$site:/opt/podmigration/site" "$BIN_DIR/crictl:/usr/local/bin/crictl" \
   "$REPO_ROOT/operator/podmigration:/opt/podmigration/lib/podmigration" \
   "$REPO_ROOT/node-helper/nodehelper:/opt/podmigration/lib/nodehelper")
+key=${archive##*-}
+ref=$name:${key%.tar}
 "$here/image.sh" load "$archive" "$ref"
+echo "$ref" > "$STATE/project-image"
 log "image $ref is loaded on every node"

@@ -115,12 +115,56 @@ def unique() -> str:
 
 @pytest.fixture
 def pods(core: client.CoreV1Api) -> Iterator[list[str]]:
-    """Names of pods a test creates; deleted afterwards whatever happened."""
+    """Names of pods a test creates; afterwards every pod labelled app=<name> goes (a migrated pod keeps its labels)."""
     names: list[str] = []
     yield names
     for name in names:
-        try:
-            core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
-        except client.ApiException as err:
-            if err.status != 404:
-                raise
+        core.delete_collection_namespaced_pod(NAMESPACE, label_selector=f"app={name}", grace_period_seconds=0)
+
+GROUP, VERSION, PLURAL = "podmigration.dev", "v1alpha1", "podmigrations"
+TERMINAL = {"Succeeded", "Failed", "Cancelled"}
+
+
+@pytest.fixture(scope="session")
+def custom(api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api)
+
+
+def start_migration(custom: client.CustomObjectsApi, pod: str, target: str | None = None, **spec: Any) -> str:
+    """Creates a PodMigration for `pod` and returns its name."""
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PodMigration",
+            "metadata": {"generateName": f"{pod}-"}, "spec": {"podName": pod, **spec}}
+    if target:
+        body["spec"]["targetNode"] = target
+    return custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)["metadata"]["name"]
+
+
+def finished_migration(custom: client.CustomObjectsApi, name: str, timeout: float = 240) -> dict[str, Any]:
+    """Waits for the PodMigration to reach a terminal phase and returns it."""
+    def probe() -> dict[str, Any] | None:
+        obj = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
+        return obj if obj.get("status", {}).get("phase") in TERMINAL else None
+
+    return wait_for(f"PodMigration {name} to finish", probe, timeout)
+
+
+def leftovers(node: str) -> list[str]:
+    """Checkpoint archives and checkpoint images a migration could leave on a node."""
+    out = node_exec(node, "sh", "-c",
+                    "ls /var/lib/podmigration/archives /var/lib/kubelet/checkpoints 2>/dev/null | grep -v ':$' || true;"
+                    "buildah images --format '{{.Name}}' 2>/dev/null | grep podmigration-checkpoint || true")
+    return [line for line in out.decode().split() if line]
+
+
+def pod_gone(core: client.CoreV1Api, name: str, timeout: float = 90) -> None:
+    wait_for(f"pod {name} deleted",
+             lambda: name not in {p.metadata.name for p in core.list_namespaced_pod(NAMESPACE).items}, timeout)
+
+
+def restored_flags(node: str, pod: client.V1Pod) -> dict[str, bool]:
+    """CRI-O's own word, per container, on whether it was restored from a checkpoint."""
+    flags = {}
+    for status in pod.status.container_statuses:
+        info = json.loads(node_exec(node, "crictl", "inspect", status.container_id.split("://", 1)[1]))["info"]
+        flags[status.name] = info.get("restored") is True
+    return flags

@@ -10,8 +10,8 @@ import json
 
 from kubernetes import client
 
-from conftest import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, node_exec, read_counter, running_pod,
-                      wait_for)
+from conftest import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, node_exec, pod_gone, read_counter,
+                      restored_flags, running_pod)
 
 
 def kubelet_checkpoint(api: client.ApiClient, node: str, pod: str, container: str) -> str:
@@ -59,15 +59,12 @@ def test_checkpoint_on_one_node_restores_on_another(api, core, pods, unique):
     pod = running_pod(core, restored)
     assert pod.spec.node_name == TARGET_NODE
 
-    container_id = pod.status.container_statuses[0].container_id.split("://", 1)[1]
-    inspect = json.loads(node_exec(TARGET_NODE, "crictl", "inspect", container_id))
-    assert inspect["info"].get("restored") is True, inspect["info"]
+    assert restored_flags(TARGET_NODE, pod) == {"counter": True}
 
     after = read_counter(pod.status.pod_ip)
     assert after["token"] == before["token"], "the restored counter is a fresh process, not the checkpointed one"
     assert after["count"] >= before["count"], (before, after)
 
     core.delete_namespaced_pod(restored, NAMESPACE, grace_period_seconds=0)
-    wait_for(f"pod {restored} deleted",
-             lambda: restored not in {p.metadata.name for p in core.list_namespaced_pod(NAMESPACE).items}, 60)
+    pod_gone(core, restored)
     node_exec(TARGET_NODE, "buildah", "rmi", image)
