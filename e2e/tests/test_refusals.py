@@ -1,0 +1,116 @@
+"""Every refusal of Preparing: Failed with a specific reason and message, a Warning Event, and the cluster unchanged."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+from kubernetes import client
+
+from conftest import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, finished_migration, leftovers, running_pod,
+                      start_migration, wait_for)
+
+
+def snapshot(core: client.CoreV1Api) -> dict[str, Any]:
+    """What a refused migration must not change: the pods (identity, node, labels, annotations) and the nodes."""
+    pods = {p.metadata.name: (p.metadata.uid, p.spec.node_name, p.metadata.labels, p.metadata.annotations, p.status.phase)
+            for p in core.list_namespaced_pod(NAMESPACE).items}
+    # Taints are left out: the node lifecycle controller changes them on its own (fake and cordoned nodes).
+    nodes = {n.metadata.name: n.spec.unschedulable for n in core.list_node().items}
+    return {"pods": pods, "nodes": nodes, "leftovers": leftovers(SOURCE_NODE) + leftovers(TARGET_NODE)}
+
+
+def assert_refused(core, custom, pod: str, target: str | None, reason: str, text: str) -> None:
+    before = snapshot(core)
+    name = start_migration(custom, pod, target)
+    status = finished_migration(custom, name, timeout=60)["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", reason), status
+    assert text in status["message"], status["message"]
+    warnings = wait_for(f"a Warning Event on PodMigration {name}", lambda: [
+        e for e in core.list_namespaced_event(NAMESPACE, field_selector=f"involvedObject.name={name}").items
+        if e.type == "Warning" and text in e.message], timeout=30)
+    assert warnings
+    assert snapshot(core) == before
+
+
+@pytest.fixture(scope="module")
+def counter(core) -> Iterator[str]:
+    """A healthy counter pod on the source node: the pod that most refusals are about."""
+    name = "refusal-counter"
+    core.create_namespaced_pod(NAMESPACE, counter_pod(name, SOURCE_NODE))
+    running_pod(core, name)
+    yield name
+    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+
+
+@pytest.fixture
+def fake_node(core) -> Iterator[callable]:
+    """Registers Node objects that no kubelet backs (deleted afterwards)."""
+    made: list[str] = []
+
+    def make(name: str, ready: bool) -> str:
+        core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name=name, labels={"kubernetes.io/hostname": name})))
+        made.append(name)
+        if ready:
+            condition = {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "faked by the e2e test",
+                         "lastHeartbeatTime": None, "lastTransitionTime": None}
+            core.patch_node_status(name, {"status": {"conditions": [condition]}})
+        return name
+
+    yield make
+    for name in made:
+        core.delete_node(name)
+
+
+def test_missing_pod(core, custom, unique):
+    assert_refused(core, custom, f"no-such-pod-{unique}", TARGET_NODE, "PodNotFound", f"no-such-pod-{unique} not found")
+
+
+def test_pod_not_running(core, custom, pods, unique):
+    name = f"done-{unique}"
+    spec = counter_pod(name, SOURCE_NODE)
+    spec["spec"]["restartPolicy"] = "Never"
+    spec["spec"]["containers"][0]["command"] = ["python3", "-c", "pass"]
+    core.create_namespaced_pod(NAMESPACE, spec)
+    pods.append(name)
+    wait_for(f"pod {name} Succeeded", lambda: core.read_namespaced_pod(name, NAMESPACE).status.phase == "Succeeded")
+    assert_refused(core, custom, name, TARGET_NODE, "PodNotRunning", "not Running")
+
+
+def test_target_is_the_source(core, custom, counter):
+    assert_refused(core, custom, counter, SOURCE_NODE, "SameNode", "already runs on")
+
+
+def test_unknown_target(core, custom, counter):
+    assert_refused(core, custom, counter, "no-such-node", "TargetNotFound", "no-such-node does not exist")
+
+
+def test_not_ready_target(core, custom, counter, fake_node, unique):
+    node = fake_node(f"ghost-{unique}", ready=False)
+    assert_refused(core, custom, counter, node, "TargetNotReady", f"{node} is not Ready")
+
+
+def test_unschedulable_target(core, custom, counter):
+    core.patch_node(TARGET_NODE, {"spec": {"unschedulable": True}})
+    try:
+        assert_refused(core, custom, counter, TARGET_NODE, "TargetUnschedulable", "cordoned")
+    finally:
+        core.patch_node(TARGET_NODE, {"spec": {"unschedulable": None}})
+
+
+def test_target_without_ready_helper(core, custom, counter, fake_node, unique):
+    node = fake_node(f"helperless-{unique}", ready=True)
+    assert_refused(core, custom, counter, node, "TargetNoHelper", node)
+
+
+@pytest.mark.parametrize("volume", [{"emptyDir": {}}, {"hostPath": {"path": "/tmp", "type": "Directory"}}],
+                         ids=["emptyDir", "hostPath"])
+def test_node_local_volume(core, custom, pods, unique, volume):
+    name = f"vol-{unique}"
+    spec = counter_pod(name, SOURCE_NODE)
+    spec["spec"]["volumes"] = [{"name": "data", **volume}]
+    spec["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    core.create_namespaced_pod(NAMESPACE, spec)
+    pods.append(name)
+    running_pod(core, name)
+    assert_refused(core, custom, name, TARGET_NODE, "UnsupportedVolume", next(iter(volume)))
