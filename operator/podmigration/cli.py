@@ -203,11 +203,17 @@ def migration_body(args: argparse.Namespace) -> Obj:
             "metadata": {"generateName": prefix, "namespace": args.namespace}, "spec": spec}
 
 
+def _offset(transition: Obj, origin: Obj) -> float:
+    """Seconds between two phaseTransitions entries."""
+    return (datetime.fromisoformat(transition["time"]) - datetime.fromisoformat(origin["time"])).total_seconds()
+
+
 def follow(kube: Kube, namespace: str, name: str, timeout: int, term: Terminal) -> int:
-    """Print one line per phase change until the migration ends; the exit status tells how."""
+    """Print one line per phase the migration went through (from status.phaseTransitions, so a phase shorter than
+    the poll interval is shown too) until it ends; the exit status tells how."""
     started = term.clock()
     give_up = started + timeout + OPERATOR_GRACE_SECONDS
-    last: str | None = None
+    shown = 0
     while True:
         migration = kube.get_migration(namespace, name)
         if migration is None:
@@ -215,9 +221,12 @@ def follow(kube: Kube, namespace: str, name: str, timeout: int, term: Terminal) 
             return EXIT_FAILED
         status = migration.get("status") or {}
         phase = status.get("phase")
-        if phase and phase != last:
-            print(f"{term.clock() - started:7.1f}s  {phase:<13}  {status.get('message', '')}", file=term.out)
-            last = phase
+        transitions = status.get("phaseTransitions") or []
+        for index in range(shown, len(transitions)):
+            latest = index == len(transitions) - 1
+            print(f"{_offset(transitions[index], transitions[0]):7.1f}s  {transitions[index]['phase']:<13}  "
+                  f"{status.get('message', '') if latest else ''}".rstrip(), file=term.out)
+        shown = len(transitions)
         if phases.is_terminal(phase):
             print(timings(status), file=term.out)
             if phase == phases.SUCCEEDED:

@@ -36,6 +36,11 @@ def scripted(kube, phases_and_status):
     kube.on_get_migration.append(advance)
 
 
+def transitions(*phase_seconds):
+    """status.phaseTransitions for (phase, seconds after the start) pairs."""
+    return {"phaseTransitions": [{"phase": p, "time": f"2026-01-01T00:00:{t:09.6f}Z"} for p, t in phase_seconds]}
+
+
 def run(argv, kube):
     term, clock = terminal()
     code = cli.main(argv, kube=kube, term=term)
@@ -61,11 +66,16 @@ def test_bad_usage_exits_2(argv, capsys):
 def test_migrate_creates_the_podmigration_and_shows_progress():
     kube = FakeKube(pods=[make_pod()])
     scripted(kube, [
-        {"phase": "Preparing", "message": "validating"},
-        {"phase": "Preparing", "message": "validating"},
-        {"phase": "Checkpointing", "message": "checkpointing on worker-1"},
-        {"phase": "Restoring", "message": "restoring"},
+        {"phase": "Preparing", "message": "validating", **transitions(("Preparing", 0))},
+        {"phase": "Preparing", "message": "validating", **transitions(("Preparing", 0))},
+        {"phase": "Checkpointing", "message": "checkpointing on worker-1",
+         **transitions(("Preparing", 0), ("Checkpointing", 0.2))},
+        # Transferring passed between two polls: it is still shown, from phaseTransitions.
+        {"phase": "Restoring", "message": "restoring",
+         **transitions(("Preparing", 0), ("Checkpointing", 0.2), ("Transferring", 0.6), ("Restoring", 0.8))},
         {"phase": "Succeeded", "message": "done", "targetPod": "counter-0f1e2", "targetNode": "worker-2",
+         **transitions(("Preparing", 0), ("Checkpointing", 0.2), ("Transferring", 0.6), ("Restoring", 0.8),
+                       ("Succeeded", 2.5)),
          "durations": {"checkpoint": 0.4, "transfer": 0.2, "restore": 1.3, "downtime": 1.9, "total": 2.5},
          "checkpointBytes": 262144, "transferredBytes": 65536,
          "containers": [{"name": "app", "criu": {"frozenTime": 150000, "pagesWritten": 64}}]},
@@ -78,9 +88,9 @@ def test_migrate_creates_the_podmigration_and_shows_progress():
                                  "compression": "zstd", "keepSource": False}
     lines = out.splitlines()
     assert lines[0] == "podmigration.podmigration.dev/counter-x7k2q created: default/counter -> worker-2"
-    phase_lines = [line.split()[1] for line in lines[1:5]]
-    assert phase_lines == ["Preparing", "Checkpointing", "Restoring", "Succeeded"]  # one line per change
-    assert lines[1].strip().startswith("0.0s")
+    phase_lines = [line.split()[:2] for line in lines[1:6]]
+    assert phase_lines == [["0.0s", "Preparing"], ["0.2s", "Checkpointing"], ["0.6s", "Transferring"],
+                           ["0.8s", "Restoring"], ["2.5s", "Succeeded"]]  # one line per phase, none skipped
     assert "downtime     1.90s" in out and "total        2.50s" in out
     assert "checkpoint size 256.0 KiB, sent 64.0 KiB" in out
     assert "container app: frozen 0.150s, 64 pages written" in out
