@@ -14,7 +14,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: demo-counter, labels: {app: demo-counter}}
 spec:
-  nodeSelector: {kubernetes.io/hostname: worker-1}
+  nodeName: worker-1
   automountServiceAccountToken: false
   containers:
   - name: counter
@@ -39,9 +39,9 @@ echo "before: node $(kubectl get pod demo-counter -o jsonpath='{.spec.nodeName}'
 
 "$migrate" demo-counter --to worker-2
 
-new=$(kubectl get pmig -o jsonpath='{.items[-1:].status.targetPod}')
+new=$(kubectl get pods -l app=demo-counter --field-selector spec.nodeName=worker-2 -o jsonpath='{.items[0].metadata.name}')
 for _ in $(seq 1 60); do after=$(read_counter 2>/dev/null) && break; sleep 0.5; done
-echo "after:  node $(kubectl get pod "$new" -o jsonpath='{.spec.nodeName}'), service $svc says $after"
+echo "after:  pod $new on node worker-2, service $svc says $after"
 python3 - "$before" "$after" <<'PY'
 import json, sys
 b, a = (json.loads(x) for x in sys.argv[1:3])

@@ -3,7 +3,7 @@ log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # Host packages the scripts need (idempotent: apt runs only when one is missing).
-HOST_PACKAGES="debootstrap libgpgme-dev libseccomp-dev libsqlite3-dev pkg-config iproute2 iptables util-linux openssl psmisc"
+HOST_PACKAGES="kubectl debootstrap libgpgme-dev libseccomp-dev libsqlite3-dev pkg-config iproute2 iptables util-linux openssl psmisc"
 ensure_host_packages() {
   local missing=()
   for p in $HOST_PACKAGES; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
