@@ -64,3 +64,23 @@ def test_printer_columns():
 def test_unknown_fields_are_preserved_only_for_criu_stats():
     text = (Path(__file__).parents[2] / "crds" / "podmigration.yaml").read_text()
     assert text.count("x-kubernetes-preserve-unknown-fields") == 1
+
+
+# OpenAPI v3 schema keywords the CRD uses; anything else is a typo or a description that YAML split in two.
+SCHEMA_KEYWORDS = {"type", "description", "properties", "items", "enum", "default", "format", "minimum", "maximum",
+                   "pattern", "maxLength", "minLength", "required", "additionalProperties", "nullable", "maxItems",
+                   "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-list-type",
+                   "x-kubernetes-list-map-keys"}
+
+
+def test_every_schema_node_uses_only_schema_keywords():
+    def walk(node: dict, path: str) -> list[str]:
+        bad = [f"{path}: {key}" for key in node if key not in SCHEMA_KEYWORDS]
+        for name, child in node.get("properties", {}).items():
+            bad += walk(child, f"{path}.{name}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                bad += walk(node[key], f"{path}.{key}")
+        return bad
+
+    assert walk(SCHEMA, "") == []
