@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 export KUBECONFIG ?= $(CURDIR)/.e2e/kubeconfig
 
-.PHONY: test unit e2e demo image install cluster-up cluster-down venv
+.PHONY: test unit e2e demo bench image install cluster-up cluster-down venv
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 ## A real migration on the local cluster: counter on worker-1 -> worker-2, state continued.
 demo: venv install
 	bash e2e/demo.sh
+
+## Migration benchmark on the local cluster (figures and zstd/none ratios; see e2e/README.md).
+bench: venv install
+	$(VENV)/bin/python e2e/bench.py
 
 ## Build the project image (operator + node-helper) and load it into every node.
 image: cluster-up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import (GROUP, NAMESPACE, PLURAL, SOURCE_NODE, TARGET_NODE, VERSION, counter_pod, read_counter,
+from e2elib import (GROUP, NAMESPACE, PLURAL, SOURCE_NODE, TARGET_NODE, VERSION, counter_pod, read_counter,
                       running_pod)
 
 
@@ -45,7 +45,7 @@ def test_migrate_shows_progress_and_exit_status(core, custom, pods, unique):
     assert done.returncode == 0, done.stdout + done.stderr
     for phase in ("Checkpointing", "Restoring", "Succeeded"):
         assert phase in done.stdout, done.stdout
-    assert "downtime" in done.stdout and f"now runs as" in done.stdout
+    assert "downtime" in done.stdout and "now runs as" in done.stdout
 
     moved = [p for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={name}").items
              if p.spec.node_name == TARGET_NODE]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from conftest import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, finished_migration, leftovers, pod_gone,
-                      read_counter, restored_flags, running_pod, start_migration)
+from e2elib import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, finished_migration, leftovers, pod_gone,
+                      read_counter, restored_flags, running_pod, start_migration, wait_for)
 
 
 def migrate_and_check(core: client.CoreV1Api, custom: client.CustomObjectsApi, source: str,
@@ -49,3 +49,38 @@ def test_two_containers_keep_their_own_state(core, custom, pods, unique):
     core.create_namespaced_pod(NAMESPACE, counter_pod(source, SOURCE_NODE, ports))
     pods.append(source)
     migrate_and_check(core, custom, source, ports)
+
+
+def test_target_is_picked_when_not_given(core, custom, pods, unique):
+    source = f"mig-auto-{unique}"
+    core.create_namespaced_pod(NAMESPACE, counter_pod(source, SOURCE_NODE))
+    pods.append(source)
+    running_pod(core, source)
+    status = finished_migration(custom, start_migration(custom, source))["status"]
+    # The control-plane node is tainted NoSchedule and the source is excluded: the target node is the one left.
+    assert (status["phase"], status["targetNode"]) == ("Succeeded", TARGET_NODE), status
+
+
+def test_timeout_after_checkpoint_rolls_back_and_the_source_keeps_running(core, custom, pods, unique):
+    source = f"mig-slow-{unique}"
+    spec = counter_pod(source, SOURCE_NODE)
+    # The replacement cannot become Ready before the migration's timeout: the rollback path runs after the
+    # checkpoint, the transfer and the restore.
+    spec["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 3600}
+    core.create_namespaced_pod(NAMESPACE, spec)
+    pods.append(source)
+    pod = running_pod(core, source, ready=False)
+    before = read_counter(pod.status.pod_ip)
+
+    status = finished_migration(custom, start_migration(custom, source, TARGET_NODE, timeoutSeconds=10))["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "Timeout"), status
+    assert "Transferring" in [p["phase"] for p in status["phaseTransitions"]], status["phaseTransitions"]
+
+    after = core.read_namespaced_pod(source, NAMESPACE)
+    assert (after.metadata.uid, after.spec.node_name) == (pod.metadata.uid, SOURCE_NODE)
+    assert after.metadata.labels == pod.metadata.labels, "the source is still fenced out of its Services"
+    first = read_counter(pod.status.pod_ip)
+    wait_for("the source counter to move on (thawed)", lambda: read_counter(pod.status.pod_ip)["count"] > first["count"])
+    assert first["token"] == before["token"]
+    assert [p.metadata.name for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={source}").items] == [source]
+    assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []

@@ -8,7 +8,7 @@ import subprocess
 
 from kubernetes import client
 
-from conftest import NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, read_counter, running_pod
+from e2elib import NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, read_counter, running_pod
 
 PROBE = ("import json,socket,sys; c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5); "
          "print(c.makefile().readline().strip())")

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import pytest
 from kubernetes import client
 
-from conftest import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, finished_migration, leftovers, running_pod,
+from e2elib import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, finished_migration, leftovers, running_pod,
                       start_migration, wait_for)
 
 

@@ -10,7 +10,7 @@ import json
 
 from kubernetes import client
 
-from conftest import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, node_exec, pod_gone, read_counter,
+from e2elib import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, node_exec, pod_gone, read_counter,
                       restored_flags, running_pod)
 
 

@@ -75,7 +75,7 @@ class _HelperTLSAdapter(HTTPAdapter):
 
 
 class HelperClient:
-    """One method per helper endpoint of .e2e/CONTRACT.md; every error becomes a HelperError."""
+    """One method per endpoint of the node-helper API (node-helper/README.md); every error becomes a HelperError."""
 
     def __init__(self, config: Config) -> None:
         tls = config.tls_dir

@@ -3,6 +3,7 @@
 Every connection gets one line of JSON: {"count": N, "token": T, "pid": P, "container": C}. `count` grows by one
 every TICK seconds and `token` is random per process start; both live only in process memory, so after a
 migration the same token with a count at least as high proves the process continued instead of restarting.
+COUNTER_BALLAST_MB adds that much memory (half random, half a repeated pattern), for benchmarks.
 """
 
 import json
@@ -16,6 +17,8 @@ PORT = int(os.environ.get("COUNTER_PORT", "8080"))
 NAME = os.environ.get("COUNTER_NAME", socket.gethostname())
 
 state = {"count": 0, "token": os.urandom(8).hex()}
+_mb = int(os.environ.get("COUNTER_BALLAST_MB", "0"))
+ballast = os.urandom(_mb << 19) + b"podmigration" * ((_mb << 19) // 12)
 
 
 def tick() -> None:
