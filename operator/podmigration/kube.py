@@ -94,11 +94,15 @@ class Kube:
     def patch_pod(self, namespace: str, name: str, patch: Obj) -> Obj:
         return _plain(self._pods.patch(body=patch, name=name, namespace=namespace, content_type=MERGE_PATCH))
 
-    def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
+    def delete_pod(self, namespace: str, name: str, uid: str | None = None, grace_seconds: int | None = None) -> None:
         """Delete; gone already is fine. ``uid`` guards against deleting a newer pod of the same name."""
-        body = {"preconditions": {"uid": uid}} if uid else None
+        body: Obj = {}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
         try:
-            self._pods.delete(name=name, namespace=namespace, body=body)
+            self._pods.delete(name=name, namespace=namespace, body=body or None)
         except ApiException as exc:
             if status_code(exc) not in (404, 409):
                 raise

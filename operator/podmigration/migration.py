@@ -29,6 +29,9 @@ from .refusals import Refusal
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
+#: How long a rollback waits for the deleted replacement to disappear before it retries.
+REPLACEMENT_GONE_SECONDS = 60
+
 #: Waiting reasons after which a replacement container will not start by itself.
 _HOPELESS_WAITING = frozenset({"CreateContainerError", "CreateContainerConfigError", "ErrImageNeverPull",
                                "InvalidImageName", "RunContainerError", "ImageInspectError"})
@@ -460,6 +463,17 @@ class MigrationRunner:
         for node in dict.fromkeys(n for n in (status.get("sourceNode"), status.get("targetNode")) if n):
             self.d.helpers.cleanup(self._helper(node), migration["metadata"]["uid"])
 
+    def _discard_replacement(self, replacement: Obj, stop: StopFlag) -> None:
+        """Kill the never-promoted copy at once and wait until it is gone, so that it never answers beside the
+        source once that is back in traffic (it carries the same labels)."""
+        name, uid = replacement["metadata"]["name"], replacement["metadata"]["uid"]
+        self.d.kube.delete_pod(self.namespace, name, uid, grace_seconds=0)
+        deadline = self.d.clock() + timedelta(seconds=REPLACEMENT_GONE_SECONDS)
+        while (pod := self.d.kube.get_pod(self.namespace, name)) is not None and pod["metadata"]["uid"] == uid:
+            if self.d.clock() >= deadline:
+                raise RuntimeError(f"replacement pod {name} is still terminating")
+            self._sleep(self.d.config.poll_seconds, stop)
+
     def _roll_back(self, migration: Obj, stop: StopFlag) -> None:
         """Undo whatever the forward steps did, then end in the recorded outcome; retried until done."""
         status = migration["status"]
@@ -469,7 +483,7 @@ class MigrationRunner:
             replacement = self.d.kube.get_pod(self.namespace, status["targetPod"]) if status.get("targetPod") else None
             if replacement and (replacement["metadata"].get("annotations") or {}).get(
                     api.MIGRATION_ANNOTATION) == self.name:
-                self.d.kube.delete_pod(self.namespace, replacement["metadata"]["name"], replacement["metadata"]["uid"])
+                self._discard_replacement(replacement, stop)
             source_pod = self._source_pod(migration)
             if source_pod is not None and touched:
                 self._release_source(source_pod, status["sourceNode"])

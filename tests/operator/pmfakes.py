@@ -63,6 +63,7 @@ class FakeKube:
         self.helper_pods = [copy.deepcopy(p) for p in helper_pods]
         self.migrations: dict[tuple[str, str], Obj] = {}
         self.created_pods: list[Obj] = []
+        self.delete_graces: dict[str, int | None] = {}
         self.deleted_pods: list[str] = []
         self.on_get_migration: list[Any] = []  # callbacks run before each get_migration (scripted progress)
 
@@ -97,11 +98,12 @@ class FakeKube:
         pod["metadata"]["resourceVersion"] = str(int(pod["metadata"]["resourceVersion"]) + 1)
         return copy.deepcopy(pod)
 
-    def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
+    def delete_pod(self, namespace: str, name: str, uid: str | None = None, grace_seconds: int | None = None) -> None:
         pod = self.pods.get((namespace, name))
         if pod and (uid is None or pod["metadata"]["uid"] == uid):
             del self.pods[(namespace, name)]
             self.deleted_pods.append(name)
+            self.delete_graces[name] = grace_seconds
 
     def list_nodes(self) -> list[Obj]:
         return copy.deepcopy(self.nodes)

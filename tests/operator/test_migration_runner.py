@@ -127,6 +127,8 @@ def test_timeout_while_waiting_for_the_replacement(world):
     assert (status["phase"], status["reason"]) == ("Failed", "Timeout")
     assert status["message"] == "migration did not finish within 10s (phase Restoring)"
     assert kube.deleted_pods == ["counter-0f1e2"] and helpers.frozen == set()
+    # The never-promoted copy goes at once (no grace period): it must not answer beside the resumed source.
+    assert kube.delete_graces["counter-0f1e2"] == 0
 
 
 def test_resume_after_restart_in_checkpointing_thaws_before_checkpointing_again(world):
