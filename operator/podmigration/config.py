@@ -50,6 +50,6 @@ class Config:
             helper_port=int(_number("PM_HELPER_PORT", 9443)),
             tls_dir=Path(os.environ.get("PM_TLS_DIR") or "/etc/podmigration/tls"),
             helper_server_name=os.environ.get("PM_HELPER_SERVER_NAME", ""),
-            poll_seconds=_number("PM_POLL_SECONDS", 1.0),
+            poll_seconds=_number("PM_POLL_SECONDS", 0.2),
             retry_seconds=_number("PM_RETRY_SECONDS", 5.0),
         )
