@@ -18,6 +18,7 @@ NODE_EXEC = os.environ.get("PM_E2E_NODE_EXEC", f"{REPO}/e2e/cluster/node-exec {{
 SOURCE_NODE, TARGET_NODE = os.environ.get("PM_E2E_NODES", "worker-1,worker-2").split(",")
 COUNTER_IMAGE = os.environ.get("PM_E2E_COUNTER_IMAGE", "localhost/pm-counter:e2e")
 NAMESPACE = os.environ.get("PM_E2E_NAMESPACE", "default")
+OPERATOR_NAMESPACE = os.environ.get("PM_E2E_OPERATOR_NAMESPACE", "podmigration-system")
 GROUP, VERSION, PLURAL = "podmigration.dev", "v1alpha1", "podmigrations"
 TERMINAL = {"Succeeded", "Failed", "Cancelled"}
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from e2elib import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, finished_migration, leftovers, pod_gone,
-                      read_counter, restored_flags, running_pod, start_migration, wait_for)
+from e2elib import (COUNTER_IMAGE, GROUP, NAMESPACE, OPERATOR_NAMESPACE, PLURAL, SOURCE_NODE, TARGET_NODE, VERSION,
+                    counter_pod, finished_migration, leftovers, node_exec, pod_gone, read_counter, restored_flags,
+                    running_pod, start_migration, wait_for)
 
 
 def migrate_and_check(core: client.CoreV1Api, custom: client.CustomObjectsApi, source: str,
-                      ports: dict[str, int]) -> None:
-    """Migrates `source` to TARGET_NODE and asserts what a user relies on, for every container in `ports`."""
+                      ports: dict[str, int]) -> client.V1Pod:
+    """Migrates `source` to TARGET_NODE and asserts what a user relies on, for every container in `ports`;
+    returns the replacement pod."""
     src = running_pod(core, source)
     before = {name: read_counter(src.status.pod_ip, port) for name, port in ports.items()}
 
@@ -34,6 +36,7 @@ def migrate_and_check(core: client.CoreV1Api, custom: client.CustomObjectsApi, s
 
     pod_gone(core, source)
     assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
+    return new
 
 
 def test_bare_pod_moves_with_its_memory(core, custom, pods, unique):
@@ -43,12 +46,32 @@ def test_bare_pod_moves_with_its_memory(core, custom, pods, unique):
     migrate_and_check(core, custom, source, {"counter": 8080})
 
 
-def test_two_containers_keep_their_own_state(core, custom, pods, unique):
+def test_two_containers_keep_their_own_state_and_init_containers_do_not_run_again(core, custom, pods, unique):
     source = f"mig2-{unique}"
     ports = {"first": 8080, "second": 8081}
-    core.create_namespaced_pod(NAMESPACE, counter_pod(source, SOURCE_NODE, ports))
+    spec = counter_pod(source, SOURCE_NODE, ports)
+    spec["spec"]["initContainers"] = [{"name": "init", "image": COUNTER_IMAGE, "command": ["python3", "-c", "pass"]}]
+    core.create_namespaced_pod(NAMESPACE, spec)
     pods.append(source)
-    migrate_and_check(core, custom, source, ports)
+    replacement = migrate_and_check(core, custom, source, ports)
+    assert not replacement.spec.init_containers and not replacement.status.init_container_statuses
+
+
+def test_base_image_missing_on_the_target_is_copied_from_the_source(core, custom, pods, unique):
+    image = f"localhost/pm-counter:only-on-source-{unique}"
+    node_exec(SOURCE_NODE, "skopeo", "copy", "-q", f"containers-storage:{COUNTER_IMAGE}", f"containers-storage:{image}")
+    source = f"mig-img-{unique}"
+    core.create_namespaced_pod(NAMESPACE, counter_pod(source, SOURCE_NODE, image=image))
+    pods.append(source)
+    try:
+        assert node_exec(TARGET_NODE, "crictl", "inspecti", image, check=False) == b""
+        replacement = migrate_and_check(core, custom, source, {"counter": 8080})
+        assert node_exec(TARGET_NODE, "crictl", "inspecti", image) != b""
+        core.delete_namespaced_pod(replacement.metadata.name, NAMESPACE, grace_period_seconds=0)
+        pod_gone(core, replacement.metadata.name)
+    finally:
+        for node in (SOURCE_NODE, TARGET_NODE):
+            node_exec(node, "crictl", "rmi", image, check=False)
 
 
 def test_target_is_picked_when_not_given(core, custom, pods, unique):
@@ -61,26 +84,54 @@ def test_target_is_picked_when_not_given(core, custom, pods, unique):
     assert (status["phase"], status["targetNode"]) == ("Succeeded", TARGET_NODE), status
 
 
-def test_timeout_after_checkpoint_rolls_back_and_the_source_keeps_running(core, custom, pods, unique):
-    source = f"mig-slow-{unique}"
-    spec = counter_pod(source, SOURCE_NODE)
-    # The replacement cannot become Ready before the migration's timeout: the rollback path runs after the
-    # checkpoint, the transfer and the restore.
+def slow_to_be_ready(core: client.CoreV1Api, name: str) -> client.V1Pod:
+    """A running counter whose replacement cannot become Ready for an hour: a migration of it reaches Restoring,
+    then times out, so the rollback runs after the checkpoint, the transfer and the restore."""
+    spec = counter_pod(name, SOURCE_NODE)
     spec["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 3600}
     core.create_namespaced_pod(NAMESPACE, spec)
-    pods.append(source)
-    pod = running_pod(core, source, ready=False)
-    before = read_counter(pod.status.pod_ip)
+    return running_pod(core, name, ready=False)
 
-    status = finished_migration(custom, start_migration(custom, source, TARGET_NODE, timeoutSeconds=10))["status"]
+
+def assert_rolled_back(core: client.CoreV1Api, status: dict, pod: client.V1Pod, before: dict) -> None:
+    """The migration timed out after Transferring and the source is as it was: same pod, labels back, thawed,
+    the same process, no replacement, nothing left on the nodes."""
     assert (status["phase"], status["reason"]) == ("Failed", "Timeout"), status
     assert "Transferring" in [p["phase"] for p in status["phaseTransitions"]], status["phaseTransitions"]
-
-    after = core.read_namespaced_pod(source, NAMESPACE)
+    name = pod.metadata.name
+    after = core.read_namespaced_pod(name, NAMESPACE)
     assert (after.metadata.uid, after.spec.node_name) == (pod.metadata.uid, SOURCE_NODE)
     assert after.metadata.labels == pod.metadata.labels, "the source is still fenced out of its Services"
     first = read_counter(pod.status.pod_ip)
     wait_for("the source counter to move on (thawed)", lambda: read_counter(pod.status.pod_ip)["count"] > first["count"])
     assert first["token"] == before["token"]
-    assert [p.metadata.name for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={source}").items] == [source]
+    assert [p.metadata.name for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={name}").items] == [name]
     assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
+
+
+def test_timeout_after_checkpoint_rolls_back_and_the_source_keeps_running(core, custom, pods, unique):
+    source = f"mig-slow-{unique}"
+    pods.append(source)
+    pod = slow_to_be_ready(core, source)
+    before = read_counter(pod.status.pod_ip)
+    status = finished_migration(custom, start_migration(custom, source, TARGET_NODE, timeoutSeconds=10))["status"]
+    assert_rolled_back(core, status, pod, before)
+
+
+def test_operator_restarted_mid_migration_resumes_from_the_status(core, custom, pods, unique):
+    source = f"mig-restart-{unique}"
+    pods.append(source)
+    pod = slow_to_be_ready(core, source)
+    before = read_counter(pod.status.pod_ip)
+    name = start_migration(custom, source, TARGET_NODE, timeoutSeconds=30)
+    wait_for(f"PodMigration {name} in Restoring", lambda: custom.get_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, PLURAL, name).get("status", {}).get("phase") == "Restoring", timeout=30)
+
+    selector = "app.kubernetes.io/name=podmigration-operator"
+    (old,) = core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=selector).items
+    core.delete_namespaced_pod(old.metadata.name, OPERATOR_NAMESPACE, grace_period_seconds=0)
+    wait_for("a new operator pod Ready", lambda: [
+        p for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=selector).items
+        if p.metadata.uid != old.metadata.uid and p.status.container_statuses and p.status.container_statuses[0].ready])
+
+    assert_rolled_back(core, finished_migration(custom, name)["status"], pod, before)
