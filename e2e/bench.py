@@ -26,11 +26,11 @@ def migrate_once(core: client.CoreV1Api, custom: client.CustomObjectsApi, size: 
     """One migration of a counter holding `size` MiB more memory; its durations and byte counts."""
     name = f"bench-{size}m-{compression}-{run}"
     core.create_namespaced_pod(lib.NAMESPACE, lib.counter_pod(name, lib.SOURCE_NODE, ballast_mb=size))
+    migration_name = None
     try:
         lib.running_pod(core, name, timeout=300)
-        migration = lib.finished_migration(custom, lib.start_migration(custom, name, lib.TARGET_NODE,
-                                                                        compression=compression), timeout=600)
-        status = migration["status"]
+        migration_name = lib.start_migration(custom, name, lib.TARGET_NODE, compression=compression)
+        status = lib.finished_migration(custom, migration_name, timeout=600)["status"]
         if status["phase"] != "Succeeded":
             raise SystemExit(f"{name}: {status['phase']}: {status.get('message')}")
         figures = {stage: status["durations"][stage] for stage in STAGES}
@@ -39,6 +39,8 @@ def migrate_once(core: client.CoreV1Api, custom: client.CustomObjectsApi, size: 
         return figures
     finally:
         core.delete_collection_namespaced_pod(lib.NAMESPACE, label_selector=f"app={name}", grace_period_seconds=0)
+        if migration_name:
+            custom.delete_namespaced_custom_object(lib.GROUP, lib.VERSION, lib.NAMESPACE, lib.PLURAL, migration_name)
 
 
 def main() -> None:
