@@ -135,3 +135,29 @@ def restored_flags(node: str, pod: client.V1Pod) -> dict[str, bool]:
         info = json.loads(node_exec(node, "crictl", "inspect", status.container_id.split("://", 1)[1]))["info"]
         flags[status.name] = info.get("restored") is True
     return flags
+
+
+def slow_to_be_ready(core: client.CoreV1Api, name: str) -> client.V1Pod:
+    """A running counter whose replacement cannot become Ready for an hour: a migration of it reaches Restoring,
+    then times out, so the rollback runs after the checkpoint, the transfer and the restore."""
+    spec = counter_pod(name, SOURCE_NODE)
+    spec["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 3600}
+    core.create_namespaced_pod(NAMESPACE, spec)
+    return running_pod(core, name, ready=False)
+
+
+def assert_rolled_back(core: client.CoreV1Api, status: dict, pod: client.V1Pod, before: dict,
+                       outcome: tuple[str, str] = ("Failed", "Timeout")) -> None:
+    """The migration ended in `outcome` (phase, reason) after Transferring and the source is as it was: same pod,
+    labels back, thawed, the same process, no replacement, nothing left on the nodes."""
+    assert (status["phase"], status["reason"]) == outcome, status
+    assert "Transferring" in [p["phase"] for p in status["phaseTransitions"]], status["phaseTransitions"]
+    name = pod.metadata.name
+    after = core.read_namespaced_pod(name, NAMESPACE)
+    assert (after.metadata.uid, after.spec.node_name) == (pod.metadata.uid, SOURCE_NODE)
+    assert after.metadata.labels == pod.metadata.labels, "the source is still fenced out of its Services"
+    first = read_counter(pod.status.pod_ip)
+    wait_for("the source counter to move on (thawed)", lambda: read_counter(pod.status.pod_ip)["count"] > first["count"])
+    assert first["token"] == before["token"]
+    assert [p.metadata.name for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={name}").items] == [name]
+    assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from e2elib import (GROUP, NAMESPACE, PLURAL, SOURCE_NODE, TARGET_NODE, VERSION, counter_pod, read_counter,
-                      running_pod)
+from e2elib import (GROUP, NAMESPACE, PLURAL, SOURCE_NODE, TARGET_NODE, VERSION, assert_rolled_back, counter_pod,
+                    finished_migration, read_counter, running_pod, slow_to_be_ready, wait_for)
 
 
 def kubectl_migrate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,3 +58,20 @@ def test_migrate_shows_progress_and_exit_status(core, custom, pods, unique):
     failed = kubectl_migrate(f"no-such-pod-{unique}", "--to", TARGET_NODE)
     assert failed.returncode == 1
     assert "PodNotFound" in failed.stdout + failed.stderr
+
+
+def test_cancel_rolls_back_a_migration_under_way(core, custom, pods, unique):
+    name = f"cli-cancel-{unique}"
+    pods.append(name)
+    pod = slow_to_be_ready(core, name)
+    before = read_counter(pod.status.pod_ip)
+    started = kubectl_migrate(name, "--to", TARGET_NODE, "--no-wait")
+    assert started.returncode == 0, started.stderr
+    (migration,) = [m for m in migration_names(custom) if m.startswith(f"{name}-")]
+    wait_for(f"PodMigration {migration} in Restoring", lambda: custom.get_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, PLURAL, migration).get("status", {}).get("phase") == "Restoring", timeout=60)
+
+    cancel = kubectl_migrate("cancel", migration)
+    assert cancel.returncode == 0, cancel.stderr
+    status = finished_migration(custom, migration)["status"]
+    assert_rolled_back(core, status, pod, before, outcome=("Cancelled", "Cancelled"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from kubernetes import client
 
 from e2elib import (COUNTER_IMAGE, GROUP, NAMESPACE, OPERATOR_NAMESPACE, PLURAL, SOURCE_NODE, TARGET_NODE, VERSION,
-                    counter_pod, finished_migration, leftovers, node_exec, pod_gone, read_counter, restored_flags,
-                    running_pod, start_migration, wait_for)
+                    assert_rolled_back, counter_pod, finished_migration, leftovers, node_exec, pod_gone, read_counter,
+                    restored_flags, running_pod, slow_to_be_ready, start_migration, wait_for)
 
 
 def migrate_and_check(core: client.CoreV1Api, custom: client.CustomObjectsApi, source: str,
@@ -82,31 +82,6 @@ def test_target_is_picked_when_not_given(core, custom, pods, unique):
     status = finished_migration(custom, start_migration(custom, source))["status"]
     # The control-plane node is tainted NoSchedule and the source is excluded: the target node is the one left.
     assert (status["phase"], status["targetNode"]) == ("Succeeded", TARGET_NODE), status
-
-
-def slow_to_be_ready(core: client.CoreV1Api, name: str) -> client.V1Pod:
-    """A running counter whose replacement cannot become Ready for an hour: a migration of it reaches Restoring,
-    then times out, so the rollback runs after the checkpoint, the transfer and the restore."""
-    spec = counter_pod(name, SOURCE_NODE)
-    spec["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 3600}
-    core.create_namespaced_pod(NAMESPACE, spec)
-    return running_pod(core, name, ready=False)
-
-
-def assert_rolled_back(core: client.CoreV1Api, status: dict, pod: client.V1Pod, before: dict) -> None:
-    """The migration timed out after Transferring and the source is as it was: same pod, labels back, thawed,
-    the same process, no replacement, nothing left on the nodes."""
-    assert (status["phase"], status["reason"]) == ("Failed", "Timeout"), status
-    assert "Transferring" in [p["phase"] for p in status["phaseTransitions"]], status["phaseTransitions"]
-    name = pod.metadata.name
-    after = core.read_namespaced_pod(name, NAMESPACE)
-    assert (after.metadata.uid, after.spec.node_name) == (pod.metadata.uid, SOURCE_NODE)
-    assert after.metadata.labels == pod.metadata.labels, "the source is still fenced out of its Services"
-    first = read_counter(pod.status.pod_ip)
-    wait_for("the source counter to move on (thawed)", lambda: read_counter(pod.status.pod_ip)["count"] > first["count"])
-    assert first["token"] == before["token"]
-    assert [p.metadata.name for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={name}").items] == [name]
-    assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
 
 
 def test_timeout_after_checkpoint_rolls_back_and_the_source_keeps_running(core, custom, pods, unique):

@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 
 from e2elib import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, finished_migration, leftovers, running_pod,
-                      start_migration, wait_for)
+                    start_migration, wait_for)
 
 
 def snapshot(core: client.CoreV1Api) -> dict[str, Any]:

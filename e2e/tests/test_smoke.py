@@ -11,7 +11,7 @@ import json
 from kubernetes import client
 
 from e2elib import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, node_exec, pod_gone, read_counter,
-                      restored_flags, running_pod)
+                    restored_flags, running_pod)
 
 
 def kubelet_checkpoint(api: client.ApiClient, node: str, pod: str, container: str) -> str:
