@@ -121,13 +121,28 @@ class MigrationRunner:
         self._announce(migration, event_type, patch["reason"], patch["message"])
         return migration
 
+    def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        """Post an Event, best-effort: a lost Event must never fail (and so roll back or repeat) a step."""
+        try:
+            self.d.events(obj, type=type_, reason=reason, message=message)
+        except Exception as exc:
+            log.warning("%s/%s: could not post Event %s: %s", self.namespace, self.name, reason, exc)
+
     def _announce(self, migration: Obj, type_: str, reason: str, message: str) -> None:
-        """Event on the PodMigration and on the source pod (the pod's own history shows the move)."""
-        self.d.events(migration, type=type_, reason=reason, message=message)
-        pod = self.d.kube.get_pod(self.namespace, migration["spec"]["podName"])
+        """Event on the PodMigration and on the source pod (the pod's own history shows the move).
+
+        Best-effort: it runs after a phase change was written, and a failure here would otherwise be
+        taken for a failure of the step that already finished.
+        """
+        self._event(migration, type_, reason, message)
+        try:
+            pod = self.d.kube.get_pod(self.namespace, migration["spec"]["podName"])
+        except Exception as exc:
+            log.warning("%s/%s: could not read the source pod to post Event %s: %s", self.namespace, self.name,
+                        reason, exc)
+            return
         if pod is not None:
-            self.d.events(pod, type=type_, reason=f"Migration{reason}",
-                          message=f"PodMigration {self.name}: {message}")
+            self._event(pod, type_, f"Migration{reason}", f"PodMigration {self.name}: {message}")
 
     # -- interrupts -----------------------------------------------------------------------------
 
@@ -218,6 +233,13 @@ class MigrationRunner:
     def _step_failed(self, migration: Obj, phase: str | None, exc: Exception, stop: StopFlag) -> None:
         message = api_message(exc) if status_code(exc) else str(exc)
         log.warning("%s/%s: %s failed: %s", self.namespace, self.name, phase, message)
+        # Decide on the phase as it is now, not as it was before the step: a step can fail after it
+        # wrote its phase change (Restoring -> Finalizing), and a Finalizing migration must not roll back.
+        migration = self._read()
+        status = migration.get("status") or {}
+        phase = status.get("phase")
+        if phases.is_terminal(phase) or status.get("rollback"):
+            return  # the loop sees it at once
         if phases.can_roll_back(phase):
             self._begin_rollback(migration, Interrupt(phases.FAILED, _failure_reason(phase or phases.PENDING),
                                                       message))

@@ -154,3 +154,43 @@ def test_resume_after_restart_in_checkpointing_thaws_before_checkpointing_again(
     MigrationRunner(deps, "default", "counter-mig").run(FakeStop(clock))
     assert migration["status"]["phase"] == "Succeeded"
     assert [c[0] for c in helpers.calls][:4] == ["thaw", "checkpoint", "checkpoint", "freeze"]
+
+
+def test_event_failure_after_finalizing_was_written_does_not_roll_back(world):
+    kube, helpers, _, events, deps = world
+    original_get_pod = kube.get_pod
+
+    def get_pod_failing_once_finalizing(namespace, name):
+        migration = kube.migrations.get(("default", "counter-mig")) or {}
+        if (migration.get("status") or {}).get("phase") == "Finalizing" and not getattr(kube, "_failed", False):
+            kube._failed = True
+            raise RuntimeError("API server unreachable")
+        return original_get_pod(namespace, name)
+
+    kube.get_pod = get_pod_failing_once_finalizing
+    migration, _ = start(world, targetNode="worker-2")
+    assert kube._failed
+    assert migration["status"]["phase"] == "Succeeded", migration["status"]["message"]
+    assert ("default", "counter") not in kube.pods and ("default", "counter-0f1e2") in kube.pods
+
+
+def test_step_failing_after_its_phase_change_is_retried_in_the_new_phase(world):
+    kube, helpers, clock, _, deps = world
+    kube.create_migration("default", {"metadata": {"name": "counter-mig"},
+                                      "spec": {"podName": "counter", "targetNode": "worker-2"}})
+    runner = MigrationRunner(deps, "default", "counter-mig")
+    original_write = runner._write
+    failed = []
+
+    def fail_after_writing_finalizing(m, patch):
+        result = original_write(m, patch)
+        if patch.get("phase") == "Finalizing" and not failed:
+            failed.append(True)
+            raise RuntimeError("lost the answer")
+        return result
+
+    runner._write = fail_after_writing_finalizing
+    runner.run(FakeStop(clock))
+    status = kube.migrations[("default", "counter-mig")]["status"]
+    assert failed and status["phase"] == "Succeeded", status["message"]
+    assert ("default", "counter-0f1e2") in kube.pods and "counter-0f1e2" not in kube.deleted_pods
