@@ -163,9 +163,18 @@ class Handler(BaseHTTPRequestHandler):
         return "?"
 
     def _json_body(self) -> dict[str, Any]:
-        raw = self.body.read(MAX_JSON_BYTES + 1)
-        if len(raw) > MAX_JSON_BYTES or self.body.read(1):
+        # read(n) stops at the end of a chunk: keep reading until the body ends or is too large.
+        parts: list[bytes] = []
+        size = 0
+        while size <= MAX_JSON_BYTES:
+            part = self.body.read(MAX_JSON_BYTES + 1 - size)
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        if size > MAX_JSON_BYTES:
             raise BadRequest(f"JSON body larger than {MAX_JSON_BYTES} bytes")
+        raw = b"".join(parts)
         try:
             body = json.loads(raw or b"{}")
         except ValueError as exc:

@@ -249,3 +249,14 @@ def test_request_log_says_what_happened(
     assert len(lines) == 1
     assert "POST /v1/freeze -> 404" in lines[0] and "client podmigration-node-helper" in lines[0]
     assert "no container cgroups of pod abc" in lines[0]
+
+
+def test_chunked_json_body_split_over_chunks(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+) -> None:
+    source, _ = helpers
+    status, body = call(source, "POST", "/v1/freeze", body=iter([b'{"podUID":', b' "abc"', b"}"]), ctx=ctx)
+    assert status == 404 and "no container cgroups of pod abc" in body["error"]
+    too_big = iter([b'{"podUID": "', b"a" * (1 << 20), b'"}'])
+    status, body = call(source, "POST", "/v1/freeze", body=too_big, ctx=ctx)
+    assert status == 400 and "larger than" in body["error"]
