@@ -196,6 +196,7 @@ class MigrationRunner:
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self, stop: StopFlag) -> None:
+        """Drive the migration until it is terminal or the operator exits; never raises."""
         steps: dict[str | None, Callable[[Obj, StopFlag], Obj]] = {
             None: self._accept,
             phases.PENDING: self._start,
@@ -229,6 +230,17 @@ class MigrationRunner:
             except OperatorStopping as why:
                 log.info("%s/%s: %s; leaving the status for the next run", self.namespace, self.name, why)
                 return
+            except Exception:
+                # Reading, starting a rollback, reporting a failure or ending a rollback failed. Never let it
+                # escape: kopf restarts a failed daemon only while it is not stopping, so after a deletion the
+                # rollback would never run. The status is the state: the next iteration resumes from it.
+                log.exception("%s/%s: unexpected error; retrying in %gs", self.namespace, self.name,
+                              self.d.config.retry_seconds)
+                try:
+                    self._sleep(self.d.config.retry_seconds, stop)
+                except OperatorStopping as why:
+                    log.info("%s/%s: %s; leaving the status for the next run", self.namespace, self.name, why)
+                    return
 
     def _step_failed(self, migration: Obj, phase: str | None, exc: Exception, stop: StopFlag) -> None:
         message = api_message(exc) if status_code(exc) else str(exc)

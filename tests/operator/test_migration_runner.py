@@ -194,3 +194,33 @@ def test_step_failing_after_its_phase_change_is_retried_in_the_new_phase(world):
     status = kube.migrations[("default", "counter-mig")]["status"]
     assert failed and status["phase"] == "Succeeded", status["message"]
     assert ("default", "counter-0f1e2") in kube.pods and "counter-0f1e2" not in kube.deleted_pods
+
+
+def test_errors_outside_the_steps_are_retried_not_raised(world):
+    kube, helpers, clock, _, deps = world
+    helpers.fail["send"] = HelperError("worker-1", "POST /v1/send", "HTTP 500: disk full")
+    original_patch = kube.patch_migration_status
+    failures = {"rollback": 0, "read": 0}
+
+    def patch_failing_once(namespace, name, status):
+        if status.get("rollback") and not failures["rollback"]:  # _begin_rollback's and _step_failed's write
+            failures["rollback"] += 1
+            raise RuntimeError("API server unreachable")
+        if status.get("phase") == "Failed" and failures["rollback"] == 1:  # the final write of _roll_back
+            failures["rollback"] += 1
+            raise RuntimeError("API server unreachable")
+        return original_patch(namespace, name, status)
+
+    def read_failing_once(k):
+        status = k.migrations[("default", "counter-mig")].get("status") or {}
+        if status.get("rollback") and not failures["read"]:
+            failures["read"] += 1
+            raise RuntimeError("API server unreachable")
+
+    kube.patch_migration_status = patch_failing_once
+    kube.on_get_migration.append(read_failing_once)
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert failures == {"rollback": 2, "read": 1}
+    assert (status["phase"], status["reason"]) == ("Failed", "TransferringFailed"), status["message"]
+    assert helpers.frozen == set() and "rollback" not in status
