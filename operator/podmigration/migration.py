@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 #: How long a rollback waits for the deleted replacement to disappear before it retries.
 REPLACEMENT_GONE_SECONDS = 60
 
+#: How often fencing the source pod is tried when the pod changes under it (HTTP 409).
+FENCE_ATTEMPTS = 5
+
 #: Waiting reasons after which a replacement container will not start by itself.
 _HOPELESS_WAITING = frozenset({"CreateContainerError", "CreateContainerConfigError", "ErrImageNeverPull",
                                "InvalidImageName", "RunContainerError", "ImageInspectError"})
@@ -330,21 +333,26 @@ class MigrationRunner:
                                 message=f"fencing and checkpointing on {plan.source_node}")
 
     def _fence(self, migration: Obj, pod: Obj) -> Obj:
-        owner = fencing.fenced_by(pod)
-        if owner == self.name:
-            return pod
-        if owner:
-            raise Interrupt(phases.FAILED, "AlreadyMigrating",
-                            f"pod {self.namespace}/{pod['metadata']['name']} is already being migrated by "
-                            f"PodMigration {owner}")
-        services = self.d.kube.list_services(self.namespace)
-        try:
-            return self.d.kube.patch_pod(self.namespace, pod["metadata"]["name"],
-                                         fencing.fence_patch(pod, services, self.name))
-        except Exception as exc:
-            if status_code(exc) == 409:  # changed under us: the next attempt re-reads and re-checks
-                raise RuntimeError(f"pod {pod['metadata']['name']} changed while fencing it; retrying") from exc
-            raise
+        """Fence the source pod; a concurrent change (409) re-reads the pod and checks the lock again."""
+        for attempt in range(1, FENCE_ATTEMPTS + 1):
+            owner = fencing.fenced_by(pod)
+            if owner == self.name:
+                return pod
+            if owner:
+                raise Interrupt(phases.FAILED, "AlreadyMigrating",
+                                f"pod {self.namespace}/{pod['metadata']['name']} is already being migrated by "
+                                f"PodMigration {owner}")
+            services = self.d.kube.list_services(self.namespace)
+            try:
+                return self.d.kube.patch_pod(self.namespace, pod["metadata"]["name"],
+                                             fencing.fence_patch(pod, services, self.name))
+            except Exception as exc:
+                if status_code(exc) != 409 or attempt == FENCE_ATTEMPTS:
+                    raise
+                log.info("%s/%s: pod %s changed while fencing it; retrying", self.namespace, self.name,
+                         pod["metadata"]["name"])
+            pod = self._require_source(migration)
+        raise AssertionError("unreachable")
 
     def _checkpoint(self, migration: Obj, stop: StopFlag) -> Obj:
         status = migration["status"]

@@ -224,3 +224,38 @@ def test_errors_outside_the_steps_are_retried_not_raised(world):
     assert failures == {"rollback": 2, "read": 1}
     assert (status["phase"], status["reason"]) == ("Failed", "TransferringFailed"), status["message"]
     assert helpers.frozen == set() and "rollback" not in status
+
+
+def _change_pod_before_patches(kube, changes):
+    """Apply ``changes`` (callables on the stored source pod), one before each patch_pod, like a concurrent writer."""
+    original_patch = kube.patch_pod
+
+    def patch_pod(namespace, name, patch):
+        if changes:
+            pod = kube.pods[(namespace, name)]
+            changes.pop(0)(pod)
+            pod["metadata"]["resourceVersion"] = str(int(pod["metadata"]["resourceVersion"]) + 1)
+        return original_patch(namespace, name, patch)
+
+    kube.patch_pod = patch_pod
+
+
+def test_fence_conflict_is_retried(world):
+    kube, helpers, _, _, _ = world
+    _change_pod_before_patches(kube, [lambda pod: pod["metadata"]["labels"].update(tier="web")] * 2)
+    migration, _ = start(world, targetNode="worker-2")
+    assert migration["status"]["phase"] == "Succeeded", migration["status"]["message"]
+
+
+def test_fence_conflict_with_another_migration_fails_as_already_migrating(world):
+    kube, helpers, _, _, _ = world
+
+    def other_migration_fences(pod):
+        pod["metadata"]["annotations"][api.FENCED_BY_ANNOTATION] = "other-mig"
+
+    _change_pod_before_patches(kube, [other_migration_fences])
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "AlreadyMigrating"), status["message"]
+    assert "already being migrated by PodMigration other-mig" in status["message"]
+    assert kube.pods[("default", "counter")]["metadata"]["annotations"][api.FENCED_BY_ANNOTATION] == "other-mig"
