@@ -65,17 +65,20 @@ class ArchiveStore:
         return ArchiveInfo(archive_id, size, digest)
 
     def adopt(self, archive_id: str, source: Path) -> ArchiveInfo:
-        """Moves a file (the kubelet's checkpoint) into the store; the original is gone afterwards either way."""
+        """Moves a file (the kubelet's checkpoint) into the store; the original is gone afterwards either way,
+        also when the move or the copy fails (it holds full process memory)."""
         final = self.path(archive_id)
         try:
-            os.rename(source, final)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            with open(source, "rb") as f:
-                info = self.receive(archive_id, f)
-            source.unlink()
-            return info
+            try:
+                os.rename(source, final)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                # Different mounts: copy (hashing on the way), then the finally below deletes the original.
+                with open(source, "rb") as f:
+                    return self.receive(archive_id, f)
+        finally:
+            source.unlink(missing_ok=True)
         os.chmod(final, 0o600)
         with open(final, "rb") as f:
             digest = file_sha256(f)

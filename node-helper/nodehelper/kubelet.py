@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
+import re
 import ssl
+import stat
+import time
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from . import validation
 from .errors import UpstreamError
 
+log = logging.getLogger(__name__)
+
 _EXTRA_SECONDS = 30
+# The kubelet names archives checkpoint-<pod>_<namespace>-<container>-<time.RFC3339>.tar.
+_ARCHIVE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})\.tar")
 
 
 class Kubelet:
@@ -28,6 +36,7 @@ class Kubelet:
         path = "/checkpoint/{}/{}/{}?timeout={}".format(*map(quote, names), timeout_seconds)
         # Projected service account tokens rotate: read the file on every call.
         token = self.token_file.read_text().strip()
+        since = time.time() - 1  # the archive's mtime is later than this (1 s of slack for timestamp rounding)
         conn = http.client.HTTPSConnection(
             self.host, self.port, context=self.ctx, timeout=timeout_seconds + _EXTRA_SECONDS
         )
@@ -44,11 +53,41 @@ class Kubelet:
             detail = body[:500].decode("utf-8", "replace").strip()
             raise UpstreamError(f"{who} refused checkpoint of {namespace}/{pod}/{container}: {resp.status} {detail}")
         try:
-            items = json.loads(body)["items"]
-            reported = str(items[0])
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise UpstreamError(f"{who} answered the checkpoint without an archive path: {body[:300]!r}") from None
-        return self.local_path(reported)
+            try:
+                items = json.loads(body)["items"]
+                reported = str(items[0])
+            except (ValueError, KeyError, IndexError, TypeError):
+                raise UpstreamError(f"{who} answered the checkpoint without an archive path: {body[:300]!r}") from None
+            return self.local_path(reported)
+        except UpstreamError:
+            # The kubelet wrote an archive (full process memory) but its answer does not say which one usably.
+            self.discard_unreported(names[1], names[0], names[2], since)
+            raise
+
+    def discard_unreported(self, pod: str, namespace: str, container: str, since: float) -> list[str]:
+        """Deletes this container's archives the kubelet wrote since `since`; returns their names."""
+        prefix = f"checkpoint-{pod}_{namespace}-{container}-"
+        removed = []
+        try:
+            entries = sorted(self.checkpoint_dir.iterdir())
+        except OSError as exc:
+            log.warning("cannot list %s to delete an unreported checkpoint: %s", self.checkpoint_dir, exc)
+            return removed
+        for path in entries:
+            name = path.name
+            if not name.startswith(prefix) or not _ARCHIVE_TIME.fullmatch(name[len(prefix) :]):
+                continue
+            try:
+                st = path.lstat()
+                if not stat.S_ISREG(st.st_mode) or st.st_mtime < since:
+                    continue
+                path.unlink()
+            except OSError as exc:
+                log.warning("cannot delete unreported checkpoint %s: %s", path, exc)
+                continue
+            removed.append(name)
+            log.warning("deleted checkpoint %s the kubelet did not report usably", path)
+        return removed
 
     def local_path(self, reported: str) -> Path:
         """Maps the kubelet's archive path to KUBELET_CHECKPOINT_DIR by file name, refusing anything odd."""

@@ -1,3 +1,4 @@
+import errno
 import hashlib
 import io
 import os
@@ -5,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from nodehelper import archives
 from nodehelper.archives import ArchiveStore
 from nodehelper.errors import BadRequest, ChecksumMismatch, NotFound
 
@@ -63,6 +65,37 @@ def test_adopt_moves_kubelet_archive(tmp_path: Path) -> None:
     assert not original.exists()
     assert (info.bytes, info.sha256) == (len(DATA), SHA)
     assert mode(store.path("uid-app")) == 0o600
+
+
+def _cross_device(src: object, dst: object) -> None:
+    raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+
+def test_adopt_across_mounts_copies_and_deletes_the_original(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = tmp_path / "checkpoint-web_default-app-2025-01-01T00:00:00Z.tar"
+    original.write_bytes(DATA)
+    store = ArchiveStore(tmp_path / "archives")
+    monkeypatch.setattr(archives.os, "rename", _cross_device)
+    info = store.adopt("uid-app", original)
+    assert not original.exists()
+    assert (info.bytes, info.sha256) == (len(DATA), SHA)
+    assert store.path("uid-app").read_bytes() == DATA and mode(store.path("uid-app")) == 0o600
+
+
+def test_adopt_deletes_the_original_when_the_copy_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = tmp_path / "checkpoint-web_default-app-2025-01-01T00:00:00Z.tar"
+    original.write_bytes(DATA)
+    store = ArchiveStore(tmp_path / "archives")
+    monkeypatch.setattr(archives.os, "rename", _cross_device)
+
+    def disk_full(reader: object, out: object) -> tuple[int, str]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(archives, "copy_hashing", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        store.adopt("uid-app", original)
+    assert not original.exists()
+    assert list(store.root.iterdir()) == []
 
 
 def test_delete_migration_removes_only_that_migration(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import threading
 from collections.abc import Iterator
@@ -18,9 +19,12 @@ from nodehelper.kubelet import Kubelet
 class FakeKubelet(BaseHTTPRequestHandler):
     answer: tuple[int, bytes] = (200, b"")
     seen: list[tuple[str, str | None]] = []
+    writes: list[Path] = []  # archives the fake kubelet writes while answering
 
     def do_POST(self) -> None:
         self.seen.append((self.path, self.headers.get("Authorization")))
+        for path in self.writes:
+            path.write_bytes(b"process memory")
         status, body = self.answer
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
@@ -40,6 +44,7 @@ def kubelet(pki: dict[str, Path], tmp_path: Path) -> Iterator[Kubelet]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     FakeKubelet.seen = []
+    FakeKubelet.writes = []
     token = tmp_path / "token"
     token.write_text("secret-token\n")
     client_ctx = tlsconfig.kubelet_context(pki["node"] / "ca.crt", insecure=False)
@@ -74,3 +79,25 @@ def test_names_are_validated_before_calling(kubelet: Kubelet) -> None:
     with pytest.raises(BadRequest):
         kubelet.checkpoint("default", "web/../../x", "app", 20)
     assert FakeKubelet.seen == []
+
+
+@pytest.mark.parametrize("answer", [b'{"items": []}', b"not json", b'{"items": ["/var/lib/kubelet/../../etc/x"]}'])
+def test_unusable_answer_deletes_the_archive_the_kubelet_wrote(
+    kubelet: Kubelet, tmp_path: Path, answer: bytes
+) -> None:
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    old = checkpoints / "checkpoint-web_default-app-2024-12-31T23:59:59Z.tar"
+    old.write_bytes(b"older, not from this call")
+    os.utime(old, (1, 1))
+    written = checkpoints / "checkpoint-web_default-app-2025-01-01T00:00:00+01:00.tar"
+    others = [
+        checkpoints / "checkpoint-web_default-app-2-2025-01-01T00:00:00Z.tar",  # container app-2
+        checkpoints / "checkpoint-web_other-app-2025-01-01T00:00:00Z.tar",  # another namespace
+    ]
+    FakeKubelet.writes = [written, *others]
+    FakeKubelet.answer = (200, answer)
+    with pytest.raises(UpstreamError):
+        kubelet.checkpoint("default", "web", "app", 20)
+    assert not written.exists()
+    assert old.exists() and all(p.exists() for p in others)
