@@ -506,10 +506,15 @@ class MigrationRunner:
             self.d.helpers.cleanup(self._helper(node), migration["metadata"]["uid"])
 
     def _discard_replacement(self, replacement: Obj, stop: StopFlag) -> None:
-        """Kill the never-promoted copy at once and wait until it is gone, so that it never answers beside the
-        source once that is back in traffic (it carries the same labels)."""
+        """Kill the never-promoted copy and wait until it is gone, so that it never answers beside the
+        source once that is back in traffic (it carries the same labels).
+
+        One second of grace, not 0: 0 is a force delete, the API object vanishes before the kubelet has
+        stopped the containers, so the wait below would prove nothing. With 1 the kubelet kills the
+        containers within a second and only then removes the object.
+        """
         name, uid = replacement["metadata"]["name"], replacement["metadata"]["uid"]
-        self.d.kube.delete_pod(self.namespace, name, uid, grace_seconds=0)
+        self.d.kube.delete_pod(self.namespace, name, uid, grace_seconds=1)
         deadline = self.d.clock() + timedelta(seconds=REPLACEMENT_GONE_SECONDS)
         while (pod := self.d.kube.get_pod(self.namespace, name)) is not None and pod["metadata"]["uid"] == uid:
             if self.d.clock() >= deadline:
