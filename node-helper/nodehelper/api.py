@@ -159,6 +159,8 @@ class Helper:
         if not archive.is_file():
             raise NotFound(f"archive {archive_id} not found on this node")
         started = time.monotonic()
+        if self.images.discard_checkpoint_image(image):
+            log.info("removed existing checkpoint image %s before building it again", image)
         self.images.build_checkpoint_image(archive, container, image)
         log.info(
             "built checkpoint image %s from archive %s for container %s in %.3fs",

@@ -18,6 +18,12 @@ def checkpoint_image_name(archive_id: str) -> str:
     return f"{CHECKPOINT_REPO}/{validation.archive_id(archive_id)}:latest"
 
 
+def _checkpoint_ref(image: str) -> str:
+    if not image.startswith(f"{CHECKPOINT_REPO}/"):
+        raise BadRequest(f"checkpoint image {image!r} must be under {CHECKPOINT_REPO}/ so cleanup finds it")
+    return validation.image_ref(image)
+
+
 class Images:
     def __init__(self, tools: Tools, runner: Runner = run) -> None:
         self.tools = tools
@@ -26,9 +32,7 @@ class Images:
     def build_checkpoint_image(self, archive: Path, container: str, image: str) -> str:
         """buildah from scratch + add the archive (unpacked at /) + the CRI-O annotation + commit, as CRI-O expects."""
         validation.container_name(container)
-        if not image.startswith(f"{CHECKPOINT_REPO}/"):
-            raise BadRequest(f"checkpoint image {image!r} must be under {CHECKPOINT_REPO}/ so cleanup finds it")
-        validation.image_ref(image)
+        _checkpoint_ref(image)
         working = self.run(self.tools.buildah("from", "scratch")).strip()
         try:
             self.run(self.tools.buildah("add", working, str(archive), "/"))
@@ -62,10 +66,21 @@ class Images:
             )
         )
 
+    def _names(self) -> set[str]:
+        listing = json.loads(self.run(self.tools.buildah("images", "--json")) or "[]")
+        return {name for entry in listing or [] for name in entry.get("names") or []}
+
     def checkpoint_images(self, migration_uid: str) -> list[str]:
         prefix = f"{CHECKPOINT_REPO}/{validation.archive_id(migration_uid)}-"
-        listing = json.loads(self.run(self.tools.buildah("images", "--json")) or "[]")
-        return sorted({name for entry in listing or [] for name in entry.get("names") or [] if name.startswith(prefix)})
+        return sorted(name for name in self._names() if name.startswith(prefix))
+
+    def discard_checkpoint_image(self, image: str) -> bool:
+        """Removes a checkpoint image of that name before it is built again: a rebuild would only move the name,
+        leaving the old image (process memory) untagged where cleanup, which goes by name, never finds it."""
+        if _checkpoint_ref(image) not in self._names():
+            return False
+        self.remove(image)
+        return True
 
     def remove(self, image: str) -> None:
         """Never forced: a restored container still using its checkpoint image must keep it."""

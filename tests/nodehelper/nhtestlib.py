@@ -147,6 +147,22 @@ class FakeImages:
         self.removed: list[str] = []
         self.in_use: set[str] = set()
         self.loaded: list[str] = []
+        self.built: list[tuple[str, str]] = []
+        self.dangling: list[str] = []  # images that lost their name to a rebuild: invisible to cleanup
+
+    def build_checkpoint_image(self, archive: Path, container: str, image: str) -> str:
+        assert archive.is_file()
+        if image in self.images:
+            self.dangling.append(image)
+        self.built.append((container, image))
+        self.images.add(image)
+        return image
+
+    def discard_checkpoint_image(self, image: str) -> bool:
+        if image not in self.images:
+            return False
+        self.remove(image)
+        return True
 
     def is_present(self, image: str) -> bool:
         return image in self.images

@@ -160,3 +160,16 @@ def test_run_reports_stderr_and_missing_tools() -> None:
     assert info.value.returncode == 3
     with pytest.raises(HelperError, match="not installed"):
         run(["podmigration-no-such-tool"])
+
+
+def test_discard_checkpoint_image_removes_an_existing_one_only() -> None:
+    image = checkpoint_image_name("mig1-app")
+    listing = json.dumps([{"names": [image]}, {"names": None}])
+    runner = FakeRunner({"images": listing})
+    assert Images(TOOLS, runner).discard_checkpoint_image(image) is True
+    assert runner.calls == [BUILDAH + ["images", "--json"], BUILDAH + ["rmi", image]]
+    runner = FakeRunner({"images": listing})
+    assert Images(TOOLS, runner).discard_checkpoint_image(checkpoint_image_name("mig1-side")) is False
+    assert runner.calls == [BUILDAH + ["images", "--json"]]
+    with pytest.raises(BadRequest, match="podmigration-checkpoint"):
+        Images(TOOLS, FakeRunner()).discard_checkpoint_image("docker.io/library/busybox:latest")

@@ -260,3 +260,17 @@ def test_chunked_json_body_split_over_chunks(
     too_big = iter([b'{"podUID": "', b"a" * (1 << 20), b'"}'])
     status, body = call(source, "POST", "/v1/freeze", body=too_big, ctx=ctx)
     assert status == 400 and "larger than" in body["error"]
+
+
+def test_rebuilding_a_checkpoint_image_removes_the_old_one_first(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+) -> None:
+    _, target = helpers
+    target.store.receive("mig1-app", io.BytesIO(b"x"))
+    image = "localhost/podmigration-checkpoint/mig1-app:latest"
+    request = {"id": "mig1-app", "container": "app"}
+    assert call(target, "POST", "/v1/images/checkpoint", request, ctx=ctx) == (200, {"image": image})
+    # The operator restarted before it recorded the image and asks again.
+    assert call(target, "POST", "/v1/images/checkpoint", request, ctx=ctx) == (200, {"image": image})
+    assert target.images.built == [("app", image), ("app", image)]
+    assert target.images.removed == [image] and target.images.dangling == []
