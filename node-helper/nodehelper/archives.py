@@ -29,7 +29,9 @@ class ArchiveInfo:
 
 
 class ArchiveStore:
-    """Files <id>.tar (0600) in a 0700 directory, each with a <id>.tar.sha256 recorded when it was written."""
+    """Files <id>.tar (0600) in a 0700 directory, each with a <id>.tar.sha256 recorded when it was written.
+
+    The record is deleted before its archive is replaced, so a stale one is never trusted after a crash."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -57,6 +59,8 @@ class ArchiveStore:
                 raise ChecksumMismatch(
                     f"archive {archive_id}: sha256 {digest} of {size} received bytes does not match {expected_sha256}"
                 )
+            # A crash between the replace and the new record must leave no record rather than the old one.
+            self._digest_path(archive_id).unlink(missing_ok=True)
             os.replace(tmp, final)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -70,6 +74,7 @@ class ArchiveStore:
         final = self.path(archive_id)
         try:
             try:
+                self._digest_path(archive_id).unlink(missing_ok=True)
                 os.rename(source, final)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:

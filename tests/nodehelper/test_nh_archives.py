@@ -67,6 +67,35 @@ def test_adopt_moves_kubelet_archive(tmp_path: Path) -> None:
     assert mode(store.path("uid-app")) == 0o600
 
 
+class Crash(Exception):
+    pass
+
+
+def test_a_crash_before_the_new_digest_is_written_leaves_no_stale_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ArchiveStore(tmp_path / "archives")
+    store.receive("uid-c", io.BytesIO(b"old archive"))
+    original = tmp_path / "checkpoint-web_default-c-2025-01-01T00:00:00Z.tar"
+    original.write_bytes(DATA)
+
+    def crash(archive_id: str, digest: str) -> None:
+        raise Crash
+
+    monkeypatch.setattr(store, "_write_digest", crash)
+    with pytest.raises(Crash):
+        store.receive("uid-c", io.BytesIO(DATA), SHA)
+    monkeypatch.undo()
+    assert store.info("uid-c").sha256 == SHA
+
+    store.receive("uid-c", io.BytesIO(b"old archive"))
+    monkeypatch.setattr(store, "_write_digest", crash)
+    with pytest.raises(Crash):
+        store.adopt("uid-c", original)
+    monkeypatch.undo()
+    assert store.info("uid-c").sha256 == SHA
+
+
 def _cross_device(src: object, dst: object) -> None:
     raise OSError(errno.EXDEV, "Invalid cross-device link")
 
