@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import logging
 import os
+import shutil
 import ssl
 import tempfile
 import time
@@ -57,6 +58,13 @@ class Helper:
         self.scratch_dir = scratch_dir
         scratch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(scratch_dir, 0o700)
+        for stale in sorted(scratch_dir.iterdir()):
+            # Temporary image archives left by a helper that stopped mid-export or mid-copy: nobody uses them.
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            log.info("removed stale temporary image archive %s", stale.name)
 
     def health(self) -> dict[str, Any]:
         return {"ok": True, "node": self.node_name}
