@@ -211,13 +211,20 @@ class Helper:
             resp = conn.getresponse()
             if resp.status != 200:
                 transfer.json_answer(resp, who)
-            expected = validation.sha256_hex(resp.getheader("X-Content-Sha256") or "")
+            header = resp.getheader("X-Content-Sha256")
+            try:
+                expected = validation.sha256_hex(header or "")
+            except BadRequest:
+                raise UpstreamError(f"{who} sent image {ref} with no valid X-Content-Sha256: {header!r:.80}") from None
             with tempfile.TemporaryDirectory(dir=self.scratch_dir) as tmp:
                 archive = Path(tmp) / "image.tar"
                 with open(archive, "wb") as out:
-                    size, digest = transfer.copy_hashing(
-                        transfer.decoder(resp, resp.getheader("Content-Encoding")), out
-                    )
+                    try:
+                        size, digest = transfer.copy_hashing(
+                            transfer.decoder(resp, resp.getheader("Content-Encoding")), out
+                        )
+                    except BadRequest as exc:  # a corrupt or unsupported stream is the peer's fault, not ours
+                        raise UpstreamError(f"image {ref} from {who}: {exc}") from None
                 if digest != expected:
                     raise UpstreamError(f"image {ref} from {who}: sha256 {digest} does not match {expected}")
                 self.images.load(archive, ref)
