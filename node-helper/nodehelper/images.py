@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from . import validation
 from .commands import CommandError, Runner, Tools, run
 from .errors import BadRequest
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_ANNOTATION = "io.kubernetes.cri-o.annotations.checkpoint.name"
 CHECKPOINT_REPO = "localhost/podmigration-checkpoint"
@@ -38,8 +41,14 @@ class Images:
             self.run(self.tools.buildah("add", working, str(archive), "/"))
             self.run(self.tools.buildah("config", f"--annotation={CHECKPOINT_ANNOTATION}={container}", working))
             self.run(self.tools.buildah("commit", "--quiet", working, image))
-        finally:
-            self.run(self.tools.buildah("rm", working))
+        except BaseException:
+            # The build error is what the caller must see; a failed rm is logged, not raised in its place.
+            try:
+                self.run(self.tools.buildah("rm", working))
+            except Exception as exc:
+                log.error("working container %s (holds checkpoint data) could not be removed: %s", working, exc)
+            raise
+        self.run(self.tools.buildah("rm", working))
         return image
 
     def is_present(self, image: str) -> bool:

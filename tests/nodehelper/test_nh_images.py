@@ -62,6 +62,26 @@ def test_failed_build_removes_working_container_and_reports_stderr() -> None:
     assert runner.calls[-1] == BUILDAH + ["rm", "wc"]
 
 
+def test_failed_rm_after_a_failed_build_does_not_hide_the_build_error(caplog: pytest.LogCaptureFixture) -> None:
+    runner = FakeRunner(
+        {
+            "from": "wc\n",
+            "commit": CommandError(["buildah", "commit"], 125, "no space left on device\n"),
+            "rm": CommandError(["buildah", "rm"], 125, "container is busy\n"),
+        }
+    )
+    with pytest.raises(CommandError, match="no space left on device"):
+        Images(TOOLS, runner).build_checkpoint_image(Path("/a.tar"), "app", checkpoint_image_name("m-app"))
+    assert runner.calls[-1] == BUILDAH + ["rm", "wc"]
+    assert any("wc" in r.getMessage() and "container is busy" in r.getMessage() for r in caplog.records)
+
+
+def test_failed_rm_after_a_successful_build_is_reported() -> None:
+    runner = FakeRunner({"from": "wc\n", "rm": CommandError(["buildah", "rm"], 125, "container is busy\n")})
+    with pytest.raises(CommandError, match="container is busy"):
+        Images(TOOLS, runner).build_checkpoint_image(Path("/a.tar"), "app", checkpoint_image_name("m-app"))
+
+
 def test_checkpoint_images_must_live_under_the_cleanup_prefix() -> None:
     runner = FakeRunner()
     with pytest.raises(BadRequest, match="podmigration-checkpoint"):
