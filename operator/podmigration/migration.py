@@ -500,10 +500,28 @@ class MigrationRunner:
         self.d.kube.patch_pod(self.namespace, pod["metadata"]["name"], patch)
 
     def _cleanup(self, migration: Obj) -> None:
-        """Delete this migration's archives and checkpoint images on both nodes (idempotent)."""
+        """Delete this migration's archives and checkpoint images on both nodes (idempotent).
+
+        Best-effort per node: a node without a ready helper (gone, drained, helper uninstalled) would
+        otherwise keep the migration from ever ending; what is left there is reported in an Event.
+        """
         status = migration.get("status") or {}
-        for node in dict.fromkeys(n for n in (status.get("sourceNode"), status.get("targetNode")) if n):
-            self.d.helpers.cleanup(self._helper(node), migration["metadata"]["uid"])
+        nodes = list(dict.fromkeys(n for n in (status.get("sourceNode"), status.get("targetNode")) if n))
+        helpers = self._helpers() if nodes else {}
+        for node in nodes:
+            helper = helpers.get(node)
+            if helper is None or not helper.ready:
+                log.warning("%s/%s: no ready node-helper on node %s; cleanup skipped there", self.namespace,
+                            self.name, node)
+                self._event(migration, "Warning", "CleanupSkipped",
+                            f"no ready podmigration node-helper on node {node}: this migration's checkpoint "
+                            f"archives and images may remain on that node")
+                continue
+            answer = self.d.helpers.cleanup(helper, migration["metadata"]["uid"])
+            kept = [k.get("image", "?") if isinstance(k, dict) else str(k) for k in answer.get("kept") or []]
+            if kept:
+                self._event(migration, "Warning", "CleanupIncomplete",
+                            f"node-helper on node {node} kept checkpoint image(s) still in use: {', '.join(kept)}")
 
     def _discard_replacement(self, replacement: Obj, stop: StopFlag) -> None:
         """Kill the never-promoted copy and wait until it is gone, so that it never answers beside the

@@ -155,6 +155,7 @@ class FakeHelpers:
         self.fail: dict[str, Exception] = {}
         self.frozen: set[str] = set()
         self.restored_answer: dict[str, bool] | None = None
+        self.cleanup_kept: dict[str, list[Obj]] = {}  # node -> the "kept" list of its cleanup answer
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, *args))
@@ -195,7 +196,7 @@ class FakeHelpers:
 
     def cleanup(self, helper, migration_uid):
         self._record("cleanup", helper.node, migration_uid)
-        return {"deleted": []}
+        return {"deleted": [], "kept": self.cleanup_kept.get(helper.node, [])}
 
 
 class FakeStop:

@@ -260,3 +260,36 @@ def test_fence_conflict_with_another_migration_fails_as_already_migrating(world)
     assert (status["phase"], status["reason"]) == ("Failed", "AlreadyMigrating"), status["message"]
     assert "already being migrated by PodMigration other-mig" in status["message"]
     assert kube.pods[("default", "counter")]["metadata"]["annotations"][api.FENCED_BY_ANNOTATION] == "other-mig"
+
+
+def test_rollback_ends_although_a_node_has_no_helper_left(world):
+    kube, helpers, _, events, _ = world
+    helpers.fail["build_checkpoint_image"] = HelperError("worker-2", "POST /v1/images/checkpoint", "HTTP 500: boom")
+
+    reads = []
+
+    def target_helper_goes_away(k):
+        reads.append(1)
+        if len(reads) > 200:
+            pytest.fail("the rollback never ends")  # BaseException: run() does not retry it
+        if k.migrations[("default", "counter-mig")]["status"].get("rollback"):
+            k.helper_pods = [p for p in k.helper_pods if p["spec"]["nodeName"] != "worker-2"]
+
+    kube.on_get_migration.append(target_helper_goes_away)
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "RestoringFailed"), status["message"]
+    assert helpers.frozen == set()
+    assert [c[1] for c in helpers.calls if c[0] == "cleanup"] == ["worker-1"]
+    skipped = [e for e in events if e[2] == "CleanupSkipped"]
+    assert skipped and skipped[0][:2] == ("PodMigration", "Warning") and "worker-2" in skipped[0][3]
+
+
+def test_images_the_helper_kept_are_reported(world):
+    kube, helpers, _, events, _ = world
+    helpers.cleanup_kept["worker-2"] = [{"image": "localhost/checkpoint/app:1", "reason": "in use"}]
+    migration, _ = start(world, targetNode="worker-2")
+    assert migration["status"]["phase"] == "Succeeded"
+    incomplete = [e for e in events if e[2] == "CleanupIncomplete"]
+    assert len(incomplete) == 1 and incomplete[0][1] == "Warning"
+    assert "worker-2" in incomplete[0][3] and "localhost/checkpoint/app:1" in incomplete[0][3]
