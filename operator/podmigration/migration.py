@@ -554,6 +554,8 @@ class MigrationRunner:
                 self._release_source(source_pod, status["sourceNode"])
             if touched:
                 self._cleanup(migration)
+        except OperatorStopping:
+            raise  # not a failed rollback step: the operator exits, the next run resumes the rollback
         except Exception as exc:
             message = api_message(exc) if status_code(exc) else str(exc)
             log.warning("%s/%s: rollback step failed: %s", self.namespace, self.name, message)

@@ -200,17 +200,28 @@ class FakeHelpers:
 
 
 class FakeStop:
-    """kopf's daemon stop flag, never raised; waiting advances the fake clock instead of sleeping."""
+    """kopf's daemon stop flag; waiting advances the fake clock instead of sleeping.
 
-    def __init__(self, clock: FakeClock) -> None:
+    Not raised unless ``reason`` is set (a kopf.DaemonStoppingReason); ``reason_on_wait`` raises it during
+    the next wait, as when the operator starts exiting while the daemon sleeps.
+    """
+
+    def __init__(self, clock: FakeClock, reason: Any = None, reason_on_wait: Any = None) -> None:
         self.clock = clock
+        self.reason = reason
+        self.reason_on_wait = reason_on_wait
+        self.waits = 0
 
     def __bool__(self) -> bool:
-        return False
+        return self.reason is not None
 
-    def wait(self, timeout: float | None = None) -> bool:
+    def wait(self, timeout: float | None = None) -> FakeStop:
+        self.waits += 1
+        if self.reason_on_wait is not None:
+            self.reason, self.reason_on_wait = self.reason_on_wait, None
+            return self
         self.clock.advance(timeout or 0)
-        return False
+        return self
 
 
 class FakeClock:

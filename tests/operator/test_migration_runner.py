@@ -1,5 +1,6 @@
 """The state machine driven end to end against fakes: the user-visible outcome of each path."""
 
+import kopf
 import pytest
 from pmfakes import FakeClock, FakeHelpers, FakeKube, FakeStop, make_helper_pod, make_node, make_pod
 
@@ -293,3 +294,24 @@ def test_images_the_helper_kept_are_reported(world):
     incomplete = [e for e in events if e[2] == "CleanupIncomplete"]
     assert len(incomplete) == 1 and incomplete[0][1] == "Warning"
     assert "worker-2" in incomplete[0][3] and "localhost/checkpoint/app:1" in incomplete[0][3]
+
+
+def test_operator_exiting_during_a_rollback_leaves_no_false_retry_status(world):
+    kube, helpers, clock, _, deps = world
+    kube.on_get_migration.clear()  # the replacement never becomes Ready
+    kube.delete_pod = lambda namespace, name, uid=None, grace_seconds=None: None  # it stays Terminating
+    kube.create_migration("default", {"metadata": {"name": "counter-mig"},
+                                      "spec": {"podName": "counter", "targetNode": "worker-2", "timeoutSeconds": 10}})
+    runner = MigrationRunner(deps, "default", "counter-mig")
+    stop = FakeStop(clock)
+
+    def exit_once_rolling_back(k):
+        if k.migrations[("default", "counter-mig")]["status"].get("rollback") and stop.reason_on_wait is None \
+                and not stop:
+            stop.reason_on_wait = kopf.DaemonStoppingReason.OPERATOR_EXITING
+
+    kube.on_get_migration.append(exit_once_rolling_back)
+    runner.run(stop)
+    status = kube.migrations[("default", "counter-mig")]["status"]
+    assert status["rollback"]["reason"] == "Timeout"  # left for the next run of the operator
+    assert status["reason"] == "RollingBack" and "rollback retrying" not in status["message"]
