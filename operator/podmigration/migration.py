@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from kopf import DaemonStoppingReason
+
 from . import api, fencing, phases, podspec
 from . import status as st
 from .config import Config
@@ -41,11 +43,23 @@ _HOPELESS_WAITING = frozenset({"CreateContainerError", "CreateContainerConfigErr
 
 
 class StopFlag(Protocol):
-    """kopf's daemon stop flag: truthy when the operator wants the daemon to exit."""
+    """kopf's daemon stop flag (kopf.DaemonStopped): truthy when kopf wants the daemon to exit.
+
+    ``reason`` is a kopf.DaemonStoppingReason (a flag, possibly combined) once it is raised.
+    """
 
     def __bool__(self) -> bool: ...
 
+    @property
+    def reason(self) -> DaemonStoppingReason | None: ...
+
     def wait(self, timeout: float | None = None) -> Any: ...
+
+
+def _only_deleted(reason: DaemonStoppingReason | None) -> bool:
+    """Whether kopf stops the daemon because the PodMigration is being deleted, and not for the operator's exit."""
+    return (reason is not None and bool(reason & DaemonStoppingReason.RESOURCE_DELETED)
+            and not reason & (DaemonStoppingReason.OPERATOR_EXITING | DaemonStoppingReason.OPERATOR_PAUSING))
 
 
 class Interrupt(Exception):
@@ -185,8 +199,8 @@ class MigrationRunner:
         if not stop:
             stop.wait(seconds)
         if stop:
-            if not self._read()["metadata"].get("deletionTimestamp"):
-                raise OperatorStopping("operator is stopping")
+            if not _only_deleted(stop.reason):
+                raise OperatorStopping(f"operator is stopping ({stop.reason})")
             time.sleep(seconds)
 
     def _pause(self, seconds: float, stop: StopFlag) -> Obj:

@@ -7,7 +7,7 @@ from pmfakes import FakeClock, FakeHelpers, FakeKube, FakeStop, make_helper_pod,
 from podmigration import api
 from podmigration.config import Config
 from podmigration.helperclient import HelperError
-from podmigration.migration import Deps, MigrationRunner
+from podmigration.migration import Deps, MigrationRunner, OperatorStopping
 
 SERVICE = {"metadata": {"name": "counter"}, "spec": {"selector": {"app": "counter"}}}
 CONFIG = Config(helper_namespace="pm", helper_port=9443, tls_dir=None, helper_server_name="", poll_seconds=1,
@@ -315,3 +315,29 @@ def test_operator_exiting_during_a_rollback_leaves_no_false_retry_status(world):
     status = kube.migrations[("default", "counter-mig")]["status"]
     assert status["rollback"]["reason"] == "Timeout"  # left for the next run of the operator
     assert status["reason"] == "RollingBack" and "rollback retrying" not in status["message"]
+
+
+@pytest.fixture
+def slept(monkeypatch):
+    seconds: list = []
+    monkeypatch.setattr("podmigration.migration.time.sleep", seconds.append)
+    return seconds
+
+
+def test_sleep_goes_on_while_kopf_stops_the_daemon_for_a_deletion(world, slept):
+    kube, _, clock, _, deps = world
+    stop = FakeStop(clock, reason=kopf.DaemonStoppingReason.RESOURCE_DELETED)
+    # The stop reason alone decides: the PodMigration is not even read (it can already be gone).
+    MigrationRunner(deps, "default", "counter-mig")._sleep(2, stop)
+    assert slept == [2]
+
+
+def test_sleep_gives_up_when_the_operator_exits_even_during_a_deletion(world, slept):
+    kube, _, clock, _, deps = world
+    migration = kube.create_migration("default", {"metadata": {"name": "counter-mig"}, "spec": {"podName": "counter"}})
+    kube.migrations[("default", "counter-mig")]["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:01Z"
+    stop = FakeStop(clock, reason=kopf.DaemonStoppingReason.RESOURCE_DELETED
+                    | kopf.DaemonStoppingReason.OPERATOR_EXITING)
+    with pytest.raises(OperatorStopping):
+        MigrationRunner(deps, "default", migration["metadata"]["name"])._sleep(2, stop)
+    assert slept == []
