@@ -11,7 +11,8 @@ from . import handlers  # noqa: F401  (registers the handlers)
 
 def main() -> None:
     kopf.configure(verbose=bool(os.environ.get("PM_VERBOSE")))
-    kopf.run(clusterwide=True, standalone=True,
+    # standalone (no peering) is set in handlers.configure, for ``kopf run`` too.
+    kopf.run(clusterwide=True,
              liveness_endpoint=os.environ.get("PM_LIVENESS_ENDPOINT") or None)
 
 

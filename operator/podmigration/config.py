@@ -40,8 +40,10 @@ class Config:
     helper_server_name: str
     #: Seconds between polls of the replacement pod.
     poll_seconds: float
-    #: Seconds a rollback step is retried before it is reported and retried again later.
+    #: Seconds to pause between retries of Finalizing and rollback steps.
     retry_seconds: float
+    #: Migrations that can run at once: each holds one worker thread of the operator for its whole duration.
+    max_concurrent_migrations: int = 64
 
     @classmethod
     def from_env(cls) -> Config:
@@ -52,4 +54,5 @@ class Config:
             helper_server_name=os.environ.get("PM_HELPER_SERVER_NAME", ""),
             poll_seconds=_number("PM_POLL_SECONDS", 0.2),
             retry_seconds=_number("PM_RETRY_SECONDS", 5.0),
+            max_concurrent_migrations=int(_number("PM_MAX_CONCURRENT_MIGRATIONS", 64)),
         )

@@ -9,7 +9,6 @@ or ``python -m podmigration``.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -27,11 +26,14 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # The CRD schema has no room for kopf's status fields: keep kopf's bookkeeping in annotations.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=api.GROUP)
-    settings.posting.level = logging.INFO
-    # One replica (Deployment strategy Recreate); no peering CRDs to install.
+    # One replica (Deployment strategy Recreate); no peering CRDs to install. Set here rather than in
+    # kopf.run() so that ``kopf run -m podmigration.handlers`` behaves the same.
     settings.peering.standalone = True
     load_config()
     config = Config.from_env()
+    # Every running migration is a sync daemon that holds one thread of kopf's executor until it ends;
+    # kopf's default pool (min(32, CPUs + 4)) would silently queue migrations beyond that.
+    settings.execution.max_workers = config.max_concurrent_migrations
     memo.deps = Deps(kube=Kube(), helpers=HelperClient(config), config=config, events=kopf_events)
 
 
