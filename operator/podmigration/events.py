@@ -13,4 +13,4 @@ def kopf_events(obj: dict[str, Any], *, type: str, reason: str, message: str) ->
     """Post through kopf, which batches, retries and works from the daemon's thread."""
     import kopf
 
-    kopf.event(obj, type=type, reason=reason, message=message[:1024])
+    kopf.event(obj, type=type, reason=reason, message=message)  # kopf truncates long messages, keeping head and tail
