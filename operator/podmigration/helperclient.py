@@ -22,8 +22,6 @@ class HelperError(RuntimeError):
 
     def __init__(self, node: str, endpoint: str, message: str) -> None:
         super().__init__(f"node-helper on {node}: {endpoint}: {message}")
-        self.node = node
-        self.endpoint = endpoint
 
 
 @dataclass(frozen=True)

@@ -52,14 +52,6 @@ def allowed_next(phase: str | None) -> frozenset[str]:
     return frozenset(allowed)
 
 
-def next_phase(phase: str | None) -> str:
-    """The next phase on the forward path."""
-    phase = phase or PENDING
-    if phase not in FORWARD or phase == SUCCEEDED:
-        raise InvalidTransition(f"no phase follows {phase!r}")
-    return FORWARD[FORWARD.index(phase) + 1]
-
-
 def check_transition(current: str | None, new: str) -> None:
     if new not in allowed_next(current):
         raise InvalidTransition(f"phase {current or PENDING!r} cannot change to {new!r}")

@@ -36,6 +36,9 @@ def replacement_pod(pod: Obj, *, migration_name: str, migration_uid: str, target
     meta = copy.deepcopy(pod["metadata"])
     for key in _SERVER_METADATA:
         meta.pop(key, None)
+    # kopf.zalando.org/: bookkeeping of another kopf-based operator that handles pods (this operator keeps
+    # its own under its API group, on PodMigrations only); copied, it would make that operator take the
+    # replacement for an already handled pod.
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
                    if k not in _SOURCE_ANNOTATIONS and not k.startswith("kopf.zalando.org/")}
     annotations[api.MIGRATION_ANNOTATION] = migration_name
