@@ -412,7 +412,9 @@ class MigrationRunner:
                              transferSeconds=result.get("seconds", 0))
             migration = self._write(migration, {
                 "containers": containers,
-                "transferredBytes": sum(c.get("wireBytes") or c.get("transferredBytes") or 0 for c in containers)})
+                # Top level: bytes on the wire (after compression), as the CRD says; per container,
+                # transferredBytes is the archive size delivered and wireBytes what it took on the wire.
+                "transferredBytes": sum(c.get("wireBytes") or 0 for c in containers)})
             self._progress(migration, f"sent archive of container {container['name']}")
         return self._transition(migration, phases.RESTORING, message=f"restoring on {status['targetNode']}")
 

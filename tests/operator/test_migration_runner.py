@@ -341,3 +341,21 @@ def test_sleep_gives_up_when_the_operator_exits_even_during_a_deletion(world, sl
     with pytest.raises(OperatorStopping):
         MigrationRunner(deps, "default", migration["metadata"]["name"])._sleep(2, stop)
     assert slept == []
+
+
+def test_top_level_transferred_bytes_are_wire_bytes_only(world):
+    kube, helpers, _, _, _ = world
+    original_send = helpers.send
+
+    def send_without_wire_bytes_for_side(source, archive_id, target, compression, timeout):
+        answer = original_send(source, archive_id, target, compression, timeout)
+        if archive_id.endswith("-side"):
+            answer.pop("wireBytes")  # a helper that did not report it: its uncompressed size is not wire bytes
+        return answer
+
+    helpers.send = send_without_wire_bytes_for_side
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert status["phase"] == "Succeeded"
+    assert [(c["transferredBytes"], c["wireBytes"]) for c in status["containers"]] == [(1000, 400), (1000, 0)]
+    assert status["transferredBytes"] == 400
