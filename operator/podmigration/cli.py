@@ -205,7 +205,7 @@ def migration_body(args: argparse.Namespace) -> Obj:
 
 def _offset(transition: Obj, origin: Obj) -> float:
     """Seconds between two phaseTransitions entries."""
-    return (datetime.fromisoformat(transition["time"]) - datetime.fromisoformat(origin["time"])).total_seconds()
+    return (parse_time(transition["time"]) - parse_time(origin["time"])).total_seconds()
 
 
 def follow(kube: Kube, namespace: str, name: str, timeout: int, term: Terminal) -> int:
