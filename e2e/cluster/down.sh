@@ -35,8 +35,9 @@ for n in $NODES; do
   ip link del "$(node_veth "$n")" 2>/dev/null
 done
 ip link del "$BRIDGE" 2>/dev/null && log "removed bridge $BRIDGE and its routes"
-if [ -f "$STATE/host-ip-forward" ]; then
-  sysctl -qw net.ipv4.ip_forward="$(cat "$STATE/host-ip-forward")"; rm -f "$STATE/host-ip-forward"
+if [ -f "$HOST_RECORD/ip_forward" ]; then
+  sysctl -qw net.ipv4.ip_forward="$(cat "$HOST_RECORD/ip_forward")"
+  rm -rf "$HOST_RECORD"
 fi
 # Unmount anything still mounted under the state directory (nothing is, unless a node died half-way).
 grep -o " $STATE/[^ ]*" /proc/self/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m"; done

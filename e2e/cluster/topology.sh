@@ -21,4 +21,7 @@ APISERVER_IP=$(node_ip control-plane)
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STATE=${PM_STATE:-$REPO_ROOT/.e2e}
 KUBECONFIG_FILE=$STATE/kubeconfig
+# Host settings the cluster changes, kept once per machine (not per checkout), so that whichever checkout removes
+# the cluster puts back what the host had before any cluster ran.
+HOST_RECORD=/run/podmigration-e2e
 node_dir() { echo "$STATE/nodes/$1"; }

@@ -47,7 +47,8 @@ mkdir -p "$STATE"
 "$here/pki.sh"
 
 log "creating the node network ($BRIDGE $BRIDGE_IP/$NODE_NET_PREFIX)"
-sysctl -n net.ipv4.ip_forward > "$STATE/host-ip-forward"
+mkdir -p "$HOST_RECORD"
+[ -f "$HOST_RECORD/ip_forward" ] || sysctl -n net.ipv4.ip_forward > "$HOST_RECORD/ip_forward"
 sysctl -qw net.ipv4.ip_forward=1
 ip link add "$BRIDGE" type bridge
 ip addr add "$BRIDGE_IP/$NODE_NET_PREFIX" dev "$BRIDGE"
