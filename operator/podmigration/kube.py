@@ -21,15 +21,13 @@ Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 
 
-def load_config(kubeconfig: str | None = None, context: str | None = None) -> None:
-    """In-cluster credentials when running in a pod, else the normal kubeconfig resolution."""
-    if kubeconfig is None and context is None:
-        try:
-            k8s_config.load_incluster_config()
-            return
-        except k8s_config.ConfigException:
-            pass
-    k8s_config.load_kube_config(config_file=kubeconfig, context=context)
+def load_config() -> None:
+    """The operator's credentials: in-cluster when running in a pod, else the normal kubeconfig resolution
+    (the CLI prefers the user's kubeconfig instead, see cli.connect)."""
+    try:
+        k8s_config.load_incluster_config()
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config()
 
 
 def status_code(exc: BaseException) -> int | None:
