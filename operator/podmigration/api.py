@@ -20,6 +20,12 @@ MIGRATION_ANNOTATION = f"{GROUP}/migration"
 #: On the replacement pod: the name of the pod it was restored from.
 MIGRATED_FROM_ANNOTATION = f"{GROUP}/migrated-from"
 
+#: In the replacement pod: the init container that holds the restored containers back until the moved emptyDir
+#: volumes are in place, and the small emptyDir in which the target node-helper says so (file ``done``).
+VOLUMES_GATE_CONTAINER = "podmigration-volumes"
+VOLUMES_GATE_VOLUME = "podmigration-ready"
+VOLUMES_GATE_PATH = "/podmigration-ready"
+
 #: Label of the node-helper DaemonSet pods.
 HELPER_LABEL_SELECTOR = "app.kubernetes.io/name=podmigration-node-helper"
 
@@ -34,3 +40,9 @@ def checkpoint_id(migration_uid: str, container: str) -> str:
 def checkpoint_image(migration_uid: str, container: str) -> str:
     """Name of the checkpoint image the target helper builds for one container."""
     return f"{CHECKPOINT_IMAGE_REPOSITORY}/{checkpoint_id(migration_uid, container)}:latest"
+
+
+def volume_archive_id(migration_uid: str, volume: str) -> str:
+    """Archive id of an emptyDir volume's content: ``<uid>--<volume>``; the double dash keeps it apart from
+    every container's id (a container name never starts with a dash), the ``<uid>-`` prefix keeps cleanup."""
+    return f"{migration_uid}--{volume}".lower()

@@ -23,6 +23,7 @@ from . import api, phases
 from .helperclient import helpers_from_pods
 from .kube import Kube, api_message, status_code
 from .preflight import preflight
+from .volumes import read_claims
 from .status import parse_time
 
 Obj = dict[str, Any]
@@ -172,6 +173,12 @@ def timings(status: Obj) -> str:
             text += (f"\ncontainer {container['name']}: frozen {frozen / 1e6:.3f}s" if frozen is not None
                      else f"\ncontainer {container['name']}:")
             text += f", {criu.get('pagesWritten', '-')} pages written"
+    for volume in status.get("volumes") or []:
+        text += (f"\nvolume {volume['name']} ({volume.get('medium', 'Disk')}): {_size(volume.get('bytes'))}, "
+                 f"copied in {_seconds(volume.get('packSeconds'))}, sent in {_seconds(volume.get('transferSeconds'))}, "
+                 f"in place in {_seconds(volume.get('unpackSeconds'))}")
+    for warning in status.get("warnings") or []:
+        text += f"\nwarning: {warning}"
     return text
 
 
@@ -182,7 +189,9 @@ def do_dry_run(kube: Kube, args: argparse.Namespace, term: Terminal) -> int:
     spec = {"podName": args.pod, "targetNode": args.target}
     pod = kube.get_pod(args.namespace, args.pod)
     helpers = helpers_from_pods(kube.list_pods(args.helper_namespace, api.HELPER_LABEL_SELECTOR), 0)
-    plan = preflight(spec, args.namespace, pod, kube.list_nodes(), {n: h.ready for n, h in helpers.items()})
+    claims = read_claims(pod, lambda name: kube.get_claim(args.namespace, name), kube.get_volume) if pod else {}
+    plan = preflight(spec, args.namespace, pod, kube.list_nodes(), {n: h.ready for n, h in helpers.items()},
+                     claims=claims)
     if plan.ok:
         print(f"pod {args.namespace}/{args.pod} can migrate from {plan.source_node} to {plan.target_node}",
               file=term.out)

@@ -44,6 +44,12 @@ class Config:
     retry_seconds: float
     #: Migrations that can run at once: each holds one worker thread of the operator for its whole duration.
     max_concurrent_migrations: int = 64
+    #: The operator's own image: the replacement's volume gate runs it (present on every helper node).
+    image: str = ""
+    #: Expected downtime = base + per GiB of the pod's memory; the preflight warns of liveness probes that give
+    #: up sooner. Defaults from the figures measured in e2e/README.md.
+    downtime_base_seconds: float = 2.0
+    downtime_seconds_per_gib: float = 30.0
 
     @classmethod
     def from_env(cls) -> Config:
@@ -55,4 +61,7 @@ class Config:
             poll_seconds=_number("PM_POLL_SECONDS", 0.2),
             retry_seconds=_number("PM_RETRY_SECONDS", 5.0),
             max_concurrent_migrations=int(_number("PM_MAX_CONCURRENT_MIGRATIONS", 64)),
+            image=os.environ.get("PM_IMAGE", ""),
+            downtime_base_seconds=_number("PM_DOWNTIME_BASE_SECONDS", 2.0),
+            downtime_seconds_per_gib=_number("PM_DOWNTIME_SECONDS_PER_GIB", 30.0),
         )

@@ -20,8 +20,10 @@ SHORT_TIMEOUT = 30.0
 class HelperError(RuntimeError):
     """A helper call failed; the message names the node and endpoint and carries the helper's own error."""
 
-    def __init__(self, node: str, endpoint: str, message: str) -> None:
+    def __init__(self, node: str, endpoint: str, message: str, status: int | None = None) -> None:
         super().__init__(f"node-helper on {node}: {endpoint}: {message}")
+        #: The helper's HTTP status, when it answered (404: the pod or archive is not on that node).
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ class HelperClient:
         if response.status_code >= 400:
             detail = payload.get("error") if isinstance(payload, dict) else None
             raise HelperError(helper.node, endpoint,
-                              f"HTTP {response.status_code}: {detail or response.text[:300] or response.reason}")
+                              f"HTTP {response.status_code}: {detail or response.text[:300] or response.reason}",
+                              response.status_code)
         if not isinstance(payload, dict):
             raise HelperError(helper.node, endpoint, "answer is not a JSON object")
         return payload
@@ -128,6 +131,33 @@ class HelperClient:
                                timeout: float) -> Obj:
         body = {"id": archive_id, "container": container, "image": image}
         return self._call(target, "POST", "/v1/images/checkpoint", body=body, timeout=timeout)
+
+    def network_cut(self, helper: Helper, pod_uid: str) -> Obj:
+        return self._call(helper, "POST", "/v1/network/cut", body={"podUID": pod_uid})
+
+    def network_restore(self, helper: Helper, pod_uid: str) -> Obj:
+        return self._call(helper, "POST", "/v1/network/restore", body={"podUID": pod_uid})
+
+    def kill(self, helper: Helper, pod_uid: str, *, thaw: bool) -> Obj:
+        """SIGKILL every process of the pod while it is frozen; ``thaw=False`` leaves it frozen, dying on thaw."""
+        return self._call(helper, "POST", "/v1/kill", body={"podUID": pod_uid, "thaw": thaw})
+
+    def pod_memory(self, helper: Helper, pod_uid: str) -> int:
+        return int(self._call(helper, "GET", f"/v1/pods/{pod_uid}/memory").get("bytes") or 0)
+
+    def pack_volume(self, source: Helper, pod_uid: str, volume: str, archive_id: str, timeout: float) -> Obj:
+        body = {"podUID": pod_uid, "volume": volume, "id": archive_id}
+        return self._call(source, "POST", "/v1/volumes/pack", body=body, timeout=timeout)
+
+    def unpack_volume(self, target: Helper, pod_uid: str, volume: str, archive_id: str, truncate: dict[str, int],
+                      timeout: float) -> Obj:
+        body = {"podUID": pod_uid, "volume": volume, "id": archive_id, "truncate": truncate,
+                "timeoutSeconds": max(1, int(timeout))}
+        return self._call(target, "POST", "/v1/volumes/unpack", body=body, timeout=timeout + SHORT_TIMEOUT)
+
+    def release_volumes(self, target: Helper, pod_uid: str, gate_volume: str, timeout: float) -> Obj:
+        return self._call(target, "POST", "/v1/volumes/release", body={"podUID": pod_uid, "volume": gate_volume},
+                          timeout=timeout + SHORT_TIMEOUT)
 
     def restored(self, target: Helper, namespace: str, pod: str) -> dict[str, bool]:
         answer = self._call(target, "GET", "/v1/restored", params={"namespace": namespace, "pod": pod})

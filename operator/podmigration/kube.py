@@ -68,6 +68,18 @@ class Kube:
         return self._dyn.resources.get(api_version="v1", kind="Service")
 
     @cached_property
+    def _claims(self) -> Any:
+        return self._dyn.resources.get(api_version="v1", kind="PersistentVolumeClaim")
+
+    @cached_property
+    def _volumes(self) -> Any:
+        return self._dyn.resources.get(api_version="v1", kind="PersistentVolume")
+
+    @cached_property
+    def _events(self) -> Any:
+        return self._dyn.resources.get(api_version="v1", kind="Event")
+
+    @cached_property
     def _migrations(self) -> Any:
         return self._dyn.resources.get(api_version=api.API_VERSION, kind=api.KIND)
 
@@ -111,6 +123,18 @@ class Kube:
 
     def list_services(self, namespace: str) -> list[Obj]:
         return _plain(self._services.get(namespace=namespace))["items"]
+
+    # volumes and events
+    def get_claim(self, namespace: str, name: str) -> Obj | None:
+        return self._get(self._claims, name, namespace)
+
+    def get_volume(self, name: str) -> Obj | None:
+        return self._get(self._volumes, name)
+
+    def pod_events(self, namespace: str, pod_name: str, pod_uid: str) -> list[Obj]:
+        """The Events about one pod (core/v1: the kubelet posts its probe failures and kills there)."""
+        selector = f"involvedObject.kind=Pod,involvedObject.name={pod_name},involvedObject.uid={pod_uid}"
+        return _plain(self._events.get(namespace=namespace, field_selector=selector))["items"]
 
     # PodMigrations
     def get_migration(self, namespace: str, name: str) -> Obj | None:

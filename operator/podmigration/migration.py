@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 from kopf import DaemonStoppingReason
 
-from . import api, fencing, phases, podspec
+from . import api, fencing, phases, podspec, sourcehealth, volumes
 from . import status as st
 from .config import Config
 from .events import EventSink
-from .helperclient import Helper, HelperClient, helpers_from_pods
+from .helperclient import Helper, HelperClient, HelperError, helpers_from_pods
 from .kube import Kube, api_message, status_code
 from .preflight import preflight
 from .refusals import Refusal
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 #: How long a rollback waits for the deleted replacement to disappear before it retries.
 REPLACEMENT_GONE_SECONDS = 60
+
+#: How long a successful migration waits for the source's kubelet to start stopping the deleted source before
+#: it thaws the (already killed) processes anyway.
+KUBELET_STOPPING_SECONDS = 10
 
 #: How often fencing the source pod is tried when the pod changes under it (HTTP 409).
 FENCE_ATTEMPTS = 5
@@ -327,18 +331,29 @@ class MigrationRunner:
         spec["targetNode"] = status.get("targetNode") or spec.get("targetNode")
         pod = self.d.kube.get_pod(self.namespace, spec["podName"])
         helpers = self._helpers()
+        claims = volumes.read_claims(pod, lambda name: self.d.kube.get_claim(self.namespace, name),
+                                     self.d.kube.get_volume) if pod else {}
         plan = preflight(spec, self.namespace, pod, self.d.kube.list_nodes(),
-                         {node: h.ready for node, h in helpers.items()}, self.name)
+                         {node: h.ready for node, h in helpers.items()}, self.name, claims)
         if not plan.ok:
             first: Refusal = plan.refusals[0]
             raise Interrupt(phases.FAILED, first.reason, "; ".join(r.message for r in plan.refusals))
         assert pod is not None and plan.source_node and plan.target_node
+        memory = self.d.helpers.pod_memory(helpers[plan.source_node], pod["metadata"]["uid"])
+        expected = sourcehealth.expected_downtime(memory, self.d.config.downtime_base_seconds,
+                                                  self.d.config.downtime_seconds_per_gib)
+        warnings = sourcehealth.liveness_warnings(pod, expected)
         migration = self._write(migration, {
             "sourceNode": plan.source_node,
             "targetNode": plan.target_node,
             "targetPod": podspec.replacement_name(pod["metadata"]["name"], migration["metadata"]["uid"]),
             "sourcePodUID": pod["metadata"]["uid"],
+            "sourceRestarts": sourcehealth.restart_counts(pod),
+            "expectedDowntime": expected,
+            "warnings": warnings,
         })
+        for warning in warnings:
+            self._event(migration, "Warning", "LivenessProbeRisk", warning)
         images = podspec.base_images(pod)
         self._progress(migration, f"making sure {len(images)} base image(s) are on {plan.target_node}")
         self.d.helpers.ensure_images(helpers[plan.target_node], images, helpers[plan.source_node],
@@ -377,14 +392,20 @@ class MigrationRunner:
             self.d.helpers.thaw(source, pod["metadata"]["uid"])
         pod = self._fence(migration, pod)
         removed = fencing.fenced_labels(pod)
-        self.d.events(pod, type="Normal", reason="MigrationFenced",
-                      message=f"PodMigration {self.name}: out of Service traffic (labels {sorted(removed)} removed)")
+        # Before the first dump: from here on nothing from outside reaches the processes, over new or
+        # established connections, so every reply a client got reflects state the dumps contain.
+        self.d.helpers.network_cut(source, pod["metadata"]["uid"])
+        self._event(pod, "Normal", "MigrationFenced",
+                    f"PodMigration {self.name}: network cut and out of Service traffic (labels {sorted(removed)} "
+                    "removed)")
         uid = migration["metadata"]["uid"]
         containers: list[Obj] = []
+        open_files: dict[str, list[Obj]] = {}
         for container in pod["spec"]["containers"]:
             result = self.d.helpers.checkpoint(source, self.namespace, pod["metadata"]["name"], container["name"],
                                                api.checkpoint_id(uid, container["name"]),
                                                timeout=self._remaining(migration))
+            open_files[container["name"]] = result.get("openFiles") or []
             containers.append({"name": container["name"], "checkpointBytes": result.get("bytes", 0),
                                "sha256": result.get("sha256", ""), "checkpointSeconds": result.get("seconds", 0),
                                "criu": criu_stats(result.get("stats") or {})})
@@ -392,30 +413,50 @@ class MigrationRunner:
                                                 "checkpointBytes": sum(c["checkpointBytes"] for c in containers)})
             self._progress(migration, f"checkpointed container {container['name']}")
         self.d.helpers.freeze(source, pod["metadata"]["uid"])
+        moved = self._pack_volumes(migration, pod, source, open_files)
         return self._transition(migration, phases.TRANSFERRING,
-                                message=f"source frozen; sending {len(containers)} archive(s) to {status['targetNode']}")
+                                message=f"source frozen; sending {len(containers)} archive(s) and {len(moved)} "
+                                        f"volume(s) to {status['targetNode']}")
+
+    def _pack_volumes(self, migration: Obj, pod: Obj, source: Helper, open_files: dict[str, list[Obj]]) -> list[Obj]:
+        """Copy each emptyDir while the source is frozen; files open at the dump get their dump-time size."""
+        uid = migration["metadata"]["uid"]
+        cut_back = volumes.truncations(pod, open_files)
+        moved: list[Obj] = []
+        for volume in volumes.moved_volumes(pod):
+            archive = api.volume_archive_id(uid, volume["name"])
+            result = self.d.helpers.pack_volume(source, pod["metadata"]["uid"], volume["name"], archive,
+                                                timeout=self._remaining(migration))
+            moved.append({**volume, "id": archive, "bytes": result.get("bytes", 0), "sha256": result.get("sha256", ""),
+                          "files": result.get("files", 0), "packSeconds": result.get("seconds", 0),
+                          "truncate": cut_back.get(volume["name"], {})})
+            migration = self._write(migration, {"volumes": moved})
+            self._progress(migration, f"copied volume {volume['name']} ({result.get('bytes', 0)} bytes)")
+        return moved
 
     def _transfer(self, migration: Obj, stop: StopFlag) -> Obj:
         status = migration["status"]
         source, target = self._helper(status["sourceNode"]), self._helper(status["targetNode"])
         uid = migration["metadata"]["uid"]
-        containers = [dict(c) for c in status.get("containers") or []]
-        for container in containers:
-            if container.get("transferredBytes") is not None:
-                continue  # already on the target, verified by its sha256
-            result = self.d.helpers.send(source, api.checkpoint_id(uid, container["name"]), target,
-                                         migration["spec"].get("compression", "zstd"),
-                                         timeout=self._remaining(migration))
-            if result.get("sha256") and container.get("sha256") and result["sha256"] != container["sha256"]:
-                raise RuntimeError(f"archive of container {container['name']} changed in transit")
-            container.update(transferredBytes=result.get("bytes", 0), wireBytes=result.get("wireBytes", 0),
-                             transferSeconds=result.get("seconds", 0))
-            migration = self._write(migration, {
-                "containers": containers,
-                # Top level: bytes on the wire (after compression), as the CRD says; per container,
-                # transferredBytes is the archive size delivered and wireBytes what it took on the wire.
-                "transferredBytes": sum(c.get("wireBytes") or 0 for c in containers)})
-            self._progress(migration, f"sent archive of container {container['name']}")
+        lists = {"containers": [dict(c) for c in status.get("containers") or []],
+                 "volumes": [dict(v) for v in status.get("volumes") or []]}
+        for key, items in lists.items():
+            for item in items:
+                if item.get("transferredBytes") is not None:
+                    continue  # already on the target, verified by its sha256
+                archive = item.get("id") or api.checkpoint_id(uid, item["name"])
+                result = self.d.helpers.send(source, archive, target, migration["spec"].get("compression", "zstd"),
+                                             timeout=self._remaining(migration))
+                if result.get("sha256") and item.get("sha256") and result["sha256"] != item["sha256"]:
+                    raise RuntimeError(f"archive {archive} changed between its checkpoint and its transfer")
+                item.update(transferredBytes=result.get("bytes", 0), wireBytes=result.get("wireBytes", 0),
+                            transferSeconds=result.get("seconds", 0))
+                migration = self._write(migration, {
+                    key: items,
+                    # Top level: bytes on the wire (after compression), as the CRD says; per item,
+                    # transferredBytes is the archive size delivered and wireBytes what it took on the wire.
+                    "transferredBytes": sum(i.get("wireBytes") or 0 for group in lists.values() for i in group)})
+                self._progress(migration, f"sent {key[:-1]} {item['name']}")
         return self._transition(migration, phases.RESTORING, message=f"restoring on {status['targetNode']}")
 
     def _restore(self, migration: Obj, stop: StopFlag) -> Obj:
@@ -432,6 +473,7 @@ class MigrationRunner:
             container["image"] = image
             migration = self._write(migration, {"containers": containers})
         replacement = self._ensure_replacement(migration)
+        migration = self._place_volumes(migration, replacement, target)
         name = replacement["metadata"]["name"]
         self._progress(migration, f"waiting for pod {name} to be Running and Ready on {status['targetNode']}")
         while not self._pod_ready(replacement):
@@ -446,6 +488,26 @@ class MigrationRunner:
         return self._transition(migration, phases.FINALIZING,
                                 message=f"pod {name} is Running, Ready and restored on {status['targetNode']}")
 
+    def _place_volumes(self, migration: Obj, replacement: Obj, target: Helper) -> Obj:
+        """Unpack each moved volume into the replacement's emptyDir, then let its restored containers start.
+
+        Each unpack is recorded, so a resumed step never unpacks again over a volume the restored
+        containers may already use; the release is idempotent.
+        """
+        moved = [dict(v) for v in (migration["status"].get("volumes") or [])]
+        if not moved:
+            return migration
+        uid = replacement["metadata"]["uid"]
+        for volume in moved:
+            if volume.get("unpackSeconds") is not None:
+                continue
+            result = self.d.helpers.unpack_volume(target, uid, volume["name"], volume["id"],
+                                                  volume.get("truncate") or {}, timeout=self._remaining(migration))
+            volume.update(unpackSeconds=result.get("seconds", 0), truncated=result.get("truncated") or [])
+            migration = self._write(migration, {"volumes": moved})
+        self.d.helpers.release_volumes(target, uid, api.VOLUMES_GATE_VOLUME, timeout=self._remaining(migration))
+        return self._progress(migration, f"{len(moved)} volume(s) in place on {migration['status']['targetNode']}")
+
     def _ensure_replacement(self, migration: Obj) -> Obj:
         """Create the replacement once; a pod of that name that is not ours is an error, not adopted."""
         status = migration["status"]
@@ -456,6 +518,10 @@ class MigrationRunner:
             body = podspec.replacement_pod(source, migration_name=self.name,
                                            migration_uid=migration["metadata"]["uid"],
                                            target_node=status["targetNode"])
+            if status.get("volumes"):
+                if not self.d.config.image:
+                    raise RuntimeError("PM_IMAGE is not set: the replacement's volume gate needs the operator's image")
+                volumes.add_volumes_gate(body, source, self.d.config.image)
             return self.d.kube.create_pod(self.namespace, body)
         if (existing["metadata"].get("annotations") or {}).get(api.MIGRATION_ANNOTATION) != self.name:
             raise RuntimeError(f"a pod named {name} already exists and was not created by this migration")
@@ -484,10 +550,7 @@ class MigrationRunner:
             if migration["spec"].get("keepSource"):
                 self._release_source(source_pod, status["sourceNode"])
             else:
-                # Delete first, then thaw: the pending SIGTERM is the first thing the processes see
-                # (a frozen cgroup v1 task never dies, so the kubelet could not stop it otherwise).
-                self.d.kube.delete_pod(self.namespace, source_pod["metadata"]["name"], source_pod["metadata"]["uid"])
-                self.d.helpers.thaw(self._helper(status["sourceNode"]), source_pod["metadata"]["uid"])
+                self._kill_source(source_pod, status["sourceNode"], stop)
         self._cleanup(migration)
         kept = " (source kept running)" if migration["spec"].get("keepSource") else ""
         return self._transition(migration, phases.SUCCEEDED,
@@ -503,16 +566,46 @@ class MigrationRunner:
         self._write(migration, patch)
         self._announce(migration, "Warning", "RollingBack", interrupt.message)
 
-    def _release_source(self, pod: Obj, node: str) -> None:
-        """Thaw the source and put it back into Service traffic, as it was before the migration.
+    def _kill_source(self, pod: Obj, node: str, stop: StopFlag) -> None:
+        """End the source without letting its processes run again: their state lives on in the replacement.
 
-        Only a pod this migration fenced can have been frozen by it (the fence comes first and is
+        SIGKILL is queued while the pod is frozen, which makes the kernel drop any later SIGTERM; only then is
+        the pod deleted, so the kubelet (which never restarts a container of a deleted pod) stops it without a
+        preStop hook or SIGTERM handler ever running; the thaw waits until the kubelet has begun stopping it
+        (its Killing Event), so the death it sees is never taken for a crash to restart from.
+        """
+        helper, uid, name = self._helper(node), pod["metadata"]["uid"], pod["metadata"]["name"]
+        killed = self.d.helpers.kill(helper, uid, thaw=False).get("killed", 0)
+        self.d.kube.delete_pod(self.namespace, name, uid)
+        deadline = self.d.clock() + timedelta(seconds=KUBELET_STOPPING_SECONDS)
+        while self.d.clock() < deadline and self._source_pod_present(name, uid) and not any(
+                e.get("reason") == "Killing" for e in self.d.kube.pod_events(self.namespace, name, uid)):
+            self._sleep(self.d.config.poll_seconds, stop)
+        try:
+            self.d.helpers.thaw(helper, uid)
+        except HelperError as exc:
+            if exc.status != 404:
+                raise
+            log.info("%s/%s: source %s already gone at the thaw: %s", self.namespace, self.name, name, exc)
+        log.info("%s/%s: source pod %s killed while frozen (%s processes) and deleted", self.namespace, self.name,
+                 name, killed)
+
+    def _source_pod_present(self, name: str, uid: str) -> bool:
+        pod = self.d.kube.get_pod(self.namespace, name)
+        return pod is not None and pod["metadata"]["uid"] == uid
+
+    def _release_source(self, pod: Obj, node: str) -> None:
+        """Thaw the source, reconnect its network and put it back into Service traffic, as it was before.
+
+        Only a pod this migration fenced can have been frozen or cut by it (the fence comes first and is
         removed last), so another migration's pod is never thawed.
         """
         patch = fencing.unfence_patch(pod, self.name)
         if patch is None:
             return
-        self.d.helpers.thaw(self._helper(node), pod["metadata"]["uid"])
+        helper = self._helper(node)
+        self.d.helpers.thaw(helper, pod["metadata"]["uid"])
+        self.d.helpers.network_restore(helper, pod["metadata"]["uid"])
         self.d.kube.patch_pod(self.namespace, pod["metadata"]["name"], patch)
 
     def _cleanup(self, migration: Obj) -> None:
@@ -555,6 +648,22 @@ class MigrationRunner:
                 raise RuntimeError(f"replacement pod {name} is still terminating")
             self._sleep(self.d.config.poll_seconds, stop)
 
+    def _restart_checked(self, migration: Obj, pod: Obj, rollback: Obj) -> Obj:
+        """The rollback's outcome, with reason SourceRestarted when the source's kubelet restarted or killed it
+        while it was cut off and frozen: then no old process resumed, and saying so would be false."""
+        since = st.phase_times(migration["status"]).get(phases.CHECKPOINTING)
+        if since is None:
+            return rollback
+        current = self.d.kube.get_pod(self.namespace, pod["metadata"]["name"]) or pod
+        why = sourcehealth.restart_evidence(current, migration["status"].get("sourceRestarts") or {},
+                                            self.d.kube.pod_events(self.namespace, pod["metadata"]["name"],
+                                                                   pod["metadata"]["uid"]), since)
+        if why is None:
+            return rollback
+        return {**rollback, "reason": "SourceRestarted",
+                "message": f"{rollback['message']}; rolled back, but {why}: its state since the migration began "
+                           "is lost"}
+
     def _roll_back(self, migration: Obj, stop: StopFlag) -> None:
         """Undo whatever the forward steps did, then end in the recorded outcome; retried until done."""
         status = migration["status"]
@@ -568,6 +677,7 @@ class MigrationRunner:
             source_pod = self._source_pod(migration)
             if source_pod is not None and touched:
                 self._release_source(source_pod, status["sourceNode"])
+                rollback = self._restart_checked(migration, source_pod, rollback)
             if touched:
                 self._cleanup(migration)
         except OperatorStopping:

@@ -13,12 +13,9 @@ from typing import Any
 from . import api
 from .refusals import Refusal
 from .scheduling import choose_target, target_refusals
+from .volumes import volume_refusals
 
 Obj = dict[str, Any]
-
-#: Volume types whose content exists only on the source node's disk.
-NODE_LOCAL_VOLUMES = ("emptyDir", "hostPath")
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -34,7 +31,7 @@ class Plan:
 
 
 def pod_refusals(pod: Obj, migration_name: str | None) -> list[Refusal]:
-    """Problems of the pod itself: state, ownership, node-local volumes, another migration."""
+    """Problems of the pod itself: state, ownership, sidecars, another migration."""
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     ref = f"pod {meta.get('namespace')}/{meta['name']}"
     refusals: list[Refusal] = []
@@ -52,13 +49,6 @@ def pod_refusals(pod: Obj, migration_name: str | None) -> list[Refusal]:
             "ControllerOwned",
             f"{ref} is managed by {controller.get('kind')} {controller.get('name')}; "
             "only pods without a controller (bare pods) can be migrated for now"))
-    for volume in spec.get("volumes") or []:
-        kind = next((k for k in NODE_LOCAL_VOLUMES if k in volume), None)
-        if kind:
-            refusals.append(Refusal(
-                "UnsupportedVolume",
-                f"volume {volume['name']} of {ref} is a {kind} whose content lives only on node "
-                f"{spec.get('nodeName')}; migrating it is not supported yet"))
     refusals.extend(Refusal("UnsupportedSidecar",
                             f"init container {c['name']} of {ref} is a sidecar (restartPolicy Always); "
                             "sidecars cannot be migrated yet")
@@ -70,11 +60,13 @@ def pod_refusals(pod: Obj, migration_name: str | None) -> list[Refusal]:
 
 
 def preflight(spec: Obj, namespace: str, pod: Obj | None, nodes: list[Obj], helpers: Mapping[str, bool],
-              migration_name: str | None = None) -> Plan:
+              migration_name: str | None = None,
+              claims: Mapping[str, tuple[Obj | None, Obj | None]] | None = None) -> Plan:
     """Validate a PodMigration spec against the cluster as read by the caller.
 
     ``helpers`` maps node name to whether its node-helper is Ready. ``migration_name`` is the
     PodMigration doing the checking, so its own fence on the pod does not count as another's.
+    ``claims`` maps each of the pod's PersistentVolumeClaims to (claim, bound volume) (volumes.read_claims).
     """
     pod_name = spec["podName"]
     if pod is None:
@@ -88,8 +80,11 @@ def preflight(spec: Obj, namespace: str, pod: Obj | None, nodes: list[Obj], help
         node = next((n for n in nodes if n["metadata"]["name"] == wanted), None)
         if node is None:
             return Plan(source, wanted, refusals + [Refusal("TargetNotFound", f"target node {wanted} does not exist")])
-        return Plan(source, wanted, refusals + target_refusals(pod, node, source, helpers))
+        return Plan(source, wanted, refusals + volume_refusals(pod, claims or {}, node)
+                    + target_refusals(pod, node, source, helpers))
     chosen, rejected = choose_target(pod, nodes, source, helpers)
+    refusals.extend(volume_refusals(pod, claims or {}, next((n for n in nodes if n["metadata"]["name"] == chosen),
+                                                            None)))
     if chosen is None:
         why = "; ".join(r.message for node_refusals in rejected.values() for r in node_refusals
                         if r.reason != "SameNode")

@@ -56,6 +56,11 @@ def _term_matches(term: Obj, node: Obj) -> bool:
             and all(_expression_matches(e, fields) for e in field_exprs))
 
 
+def node_selector_matches(selector: Obj, node: Obj) -> bool:
+    """A NodeSelector (required node affinity of a pod or a PersistentVolume): any of its terms matches."""
+    return any(_term_matches(t, node) for t in selector.get("nodeSelectorTerms") or [])
+
+
 def _tolerates(toleration: Obj, taint: Obj) -> bool:
     if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
         return False
@@ -75,7 +80,7 @@ def placement_refusals(pod: Obj, node: Obj) -> list[Refusal]:
     ]
     required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
                 .get("requiredDuringSchedulingIgnoredDuringExecution"))
-    if required is not None and not any(_term_matches(t, node) for t in required.get("nodeSelectorTerms") or []):
+    if required is not None and not node_selector_matches(required, node):
         refusals.append(Refusal("TargetIncompatible", f"node {name} does not satisfy the pod's required node affinity"))
     tolerations = spec.get("tolerations") or []
     for taint in (node.get("spec") or {}).get("taints") or []:

@@ -9,6 +9,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from podmigration import api
+from podmigration.config import Config
 
 Obj = dict[str, Any]
 
@@ -66,6 +67,9 @@ class FakeKube:
         self.delete_graces: dict[str, int | None] = {}
         self.deleted_pods: list[str] = []
         self.on_get_migration: list[Any] = []  # callbacks run before each get_migration (scripted progress)
+        self.claims: dict[str, Obj] = {}  # claim name -> PersistentVolumeClaim (namespace "default")
+        self.volumes: dict[str, Obj] = {}  # PersistentVolume name -> object
+        self.events: list[Obj] = []  # core/v1 Events about pods, as the kubelet posts them
 
     def get_pod(self, namespace: str, name: str) -> Obj | None:
         pod = self.pods.get((namespace, name))
@@ -104,6 +108,16 @@ class FakeKube:
             del self.pods[(namespace, name)]
             self.deleted_pods.append(name)
             self.delete_graces[name] = grace_seconds
+
+    def get_claim(self, namespace: str, name: str) -> Obj | None:
+        return copy.deepcopy(self.claims.get(name))
+
+    def get_volume(self, name: str) -> Obj | None:
+        return copy.deepcopy(self.volumes.get(name))
+
+    def pod_events(self, namespace: str, pod_name: str, pod_uid: str) -> list[Obj]:
+        return [copy.deepcopy(e) for e in self.events
+                if e["involvedObject"]["name"] == pod_name and e["involvedObject"]["uid"] == pod_uid]
 
     def list_nodes(self) -> list[Obj]:
         return copy.deepcopy(self.nodes)
@@ -156,6 +170,10 @@ class FakeHelpers:
         self.frozen: set[str] = set()
         self.restored_answer: dict[str, bool] | None = None
         self.cleanup_kept: dict[str, list[Obj]] = {}  # node -> the "kept" list of its cleanup answer
+        self.cut: set[str] = set()  # pod uids whose network is cut
+        self.killed: set[str] = set()
+        self.memory = 0  # bytes the source pod uses
+        self.open_files: dict[str, list[Obj]] = {}  # container -> the "openFiles" of its checkpoint answer
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, *args))
@@ -169,7 +187,41 @@ class FakeHelpers:
     def checkpoint(self, source, namespace, pod, container, archive_id, timeout):
         self._record("checkpoint", source.node, pod, container, archive_id)
         return {"id": archive_id, "bytes": 1000, "sha256": "ab" * 32, "seconds": 0.2,
-                "stats": {"frozen_time": 12000, "pages_written": 64, "freezing_time": 10}}
+                "stats": {"frozen_time": 12000, "pages_written": 64, "freezing_time": 10},
+                "openFiles": self.open_files.get(container, [])}
+
+    def network_cut(self, helper, pod_uid):
+        self._record("network_cut", helper.node, pod_uid)
+        self.cut.add(pod_uid)
+        return {"cut": True}
+
+    def network_restore(self, helper, pod_uid):
+        self._record("network_restore", helper.node, pod_uid)
+        self.cut.discard(pod_uid)
+        return {"cut": False}
+
+    def kill(self, helper, pod_uid, *, thaw):
+        self._record("kill", helper.node, pod_uid, thaw)
+        assert pod_uid in self.frozen, "killed while running: its SIGTERM handler could run"
+        self.killed.add(pod_uid)
+        return {"killed": 3}
+
+    def pod_memory(self, helper, pod_uid):
+        self._record("pod_memory", helper.node, pod_uid)
+        return self.memory
+
+    def pack_volume(self, source, pod_uid, volume, archive_id, timeout):
+        self._record("pack_volume", source.node, pod_uid, volume, archive_id)
+        assert pod_uid in self.frozen, "volume copied while the source runs"
+        return {"id": archive_id, "bytes": 500, "sha256": "cd" * 32, "seconds": 0.05, "files": 2}
+
+    def unpack_volume(self, target, pod_uid, volume, archive_id, truncate, timeout):
+        self._record("unpack_volume", target.node, pod_uid, volume, archive_id, dict(truncate))
+        return {"bytes": 500, "files": 2, "seconds": 0.02, "truncated": sorted(truncate)}
+
+    def release_volumes(self, target, pod_uid, gate_volume, timeout):
+        self._record("release_volumes", target.node, pod_uid, gate_volume)
+        return {"released": True}
 
     def freeze(self, helper, pod_uid):
         self._record("freeze", helper.node, pod_uid)
@@ -183,7 +235,8 @@ class FakeHelpers:
 
     def send(self, source, archive_id, target, compression, timeout):
         self._record("send", source.node, archive_id, target.node, compression)
-        return {"bytes": 1000, "wireBytes": 400, "sha256": "ab" * 32, "seconds": 0.1}
+        return {"bytes": 1000, "wireBytes": 400, "sha256": ("cd" if "--" in archive_id else "ab") * 32,
+                "seconds": 0.1}
 
     def build_checkpoint_image(self, target, archive_id, container, image, timeout):
         self._record("build_checkpoint_image", target.node, archive_id, container, image)
@@ -234,3 +287,19 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+SERVICE = {"metadata": {"name": "counter"}, "spec": {"selector": {"app": "counter"}}}
+CONFIG = Config(helper_namespace="pm", helper_port=9443, tls_dir=None, helper_server_name="", poll_seconds=1,
+                retry_seconds=1, image="localhost/podmigration:test")
+
+
+def start(world: tuple, **spec: Any) -> tuple[Obj, str]:
+    """Creates PodMigration counter-mig for pod counter and runs it to its end; returns it and its uid."""
+    from podmigration.migration import MigrationRunner
+
+    kube, _, clock, _, deps = world
+    migration = kube.create_migration("default", {"metadata": {"name": "counter-mig"},
+                                                  "spec": {"podName": "counter", "timeoutSeconds": 300, **spec}})
+    MigrationRunner(deps, "default", "counter-mig").run(FakeStop(clock))
+    return kube.migrations[("default", "counter-mig")], migration["metadata"]["uid"]

@@ -127,14 +127,14 @@ def test_dry_run_ok_creates_nothing():
 
 
 def test_dry_run_prints_every_blocker_and_exits_1():
-    pod = make_pod(volumes=[{"name": "scratch", "emptyDir": {}}])
+    pod = make_pod(volumes=[{"name": "scratch", "hostPath": {"path": "/srv"}}])
     kube = FakeKube(pods=[pod], nodes=NODES, helper_pods=HELPERS[:1])
     code, out, _ = run(["counter", "-n", "default", "--dry-run", "--to", "worker-2"], kube)
     assert code == 1 and kube.migrations == {}
     assert out.splitlines() == [
         "pod default/counter cannot migrate:",
-        "  UnsupportedVolume: volume scratch of pod default/counter is a emptyDir whose content lives only on "
-        "node worker-1; migrating it is not supported yet",
+        "  UnsupportedVolume: volume scratch of pod default/counter is a hostPath whose content lives only on "
+        "node worker-1; it cannot move with the pod",
         "  TargetNoHelper: target node worker-2 has no podmigration node-helper",
     ]
 
@@ -206,3 +206,14 @@ current-context: ctx
     kube = FakeKube()
     code, _, _ = run(["counter", "--no-wait"], kube)
     assert code == 0 and list(kube.migrations) == [("team-a", "counter-x7k2q")]
+
+
+def test_timings_show_each_moved_volume_and_the_warnings():
+    from podmigration.cli import timings
+
+    text = timings({"durations": {"downtime": 1.5}, "checkpointBytes": 4096, "transferredBytes": 1024,
+                    "volumes": [{"name": "data", "medium": "Memory", "bytes": 3 << 20, "packSeconds": 0.12,
+                                 "transferSeconds": 0.05, "unpackSeconds": 0.08}],
+                    "warnings": ["container app: its liveness probe gives up after 6s of failures"]})
+    assert "volume data (Memory): 3.0 MiB, copied in 0.12s, sent in 0.05s, in place in 0.08s" in text
+    assert text.endswith("warning: container app: its liveness probe gives up after 6s of failures")

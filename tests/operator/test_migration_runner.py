@@ -2,47 +2,12 @@
 
 import kopf
 import pytest
-from pmfakes import FakeClock, FakeHelpers, FakeKube, FakeStop, make_helper_pod, make_node, make_pod
+from pmfakes import FakeStop, make_pod, start
 
 from podmigration import api
 from podmigration.config import Config
 from podmigration.helperclient import HelperError
 from podmigration.migration import Deps, MigrationRunner, OperatorStopping
-
-SERVICE = {"metadata": {"name": "counter"}, "spec": {"selector": {"app": "counter"}}}
-CONFIG = Config(helper_namespace="pm", helper_port=9443, tls_dir=None, helper_server_name="", poll_seconds=1,
-                retry_seconds=1)
-
-
-@pytest.fixture
-def world():
-    kube = FakeKube(pods=[make_pod("counter", containers=("app", "side"))],
-                    nodes=[make_node("worker-1"), make_node("worker-2")], services=[SERVICE],
-                    helper_pods=[make_helper_pod("worker-1", "10.0.0.1"), make_helper_pod("worker-2", "10.0.0.2")])
-    helpers = FakeHelpers(kube)
-    clock = FakeClock()
-    events: list = []
-
-    def record(obj, *, type, reason, message):
-        events.append((obj["kind"], type, reason, message))
-
-    def replacement_becomes_ready(k):
-        for pod in k.pods.values():
-            if api.MIGRATION_ANNOTATION in pod["metadata"]["annotations"] and pod["status"]["phase"] == "Pending":
-                pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-
-    kube.on_get_migration.append(replacement_becomes_ready)
-    deps = Deps(kube=kube, helpers=helpers, config=CONFIG, events=record, clock=clock)
-    return kube, helpers, clock, events, deps
-
-
-def start(world, **spec):
-    kube, helpers, clock, events, deps = world
-    migration = kube.create_migration("default", {"metadata": {"name": "counter-mig"},
-                                                  "spec": {"podName": "counter", "timeoutSeconds": 300, **spec}})
-    MigrationRunner(deps, "default", "counter-mig").run(FakeStop(clock))
-    return kube.migrations[("default", "counter-mig")], migration["metadata"]["uid"]
-
 
 def test_successful_migration(world):
     kube, helpers, _, events, _ = world
@@ -60,8 +25,11 @@ def test_successful_migration(world):
     new = kube.pods[("default", status["targetPod"])]
     assert new["spec"]["nodeName"] == "worker-2" and new["metadata"]["labels"] == {"app": "counter"}
     names = [c[0] for c in helpers.calls]
-    assert names == ["ensure_images", "checkpoint", "checkpoint", "freeze", "send", "send",
-                     "build_checkpoint_image", "build_checkpoint_image", "restored", "thaw", "cleanup", "cleanup"]
+    # The network is cut before the first dump; the source is killed while frozen, then deleted, then thawed.
+    assert names == ["pod_memory", "ensure_images", "network_cut", "checkpoint", "checkpoint", "freeze", "send",
+                     "send", "build_checkpoint_image", "build_checkpoint_image", "restored", "kill", "thaw",
+                     "cleanup", "cleanup"]
+    assert ("kill", "worker-1", "uid-counter", False) in helpers.calls and helpers.killed == {"uid-counter"}
     assert {c[1] for c in helpers.calls if c[0] == "cleanup"} == {"worker-1", "worker-2"}
     assert ("send", "worker-1", f"{uid}-app", "worker-2", "zstd") in helpers.calls
     assert ("PodMigration", "Normal", "Succeeded") in [e[:3] for e in events]
@@ -155,7 +123,7 @@ def test_resume_after_restart_in_checkpointing_thaws_before_checkpointing_again(
     helpers.calls.clear()
     MigrationRunner(deps, "default", "counter-mig").run(FakeStop(clock))
     assert migration["status"]["phase"] == "Succeeded"
-    assert [c[0] for c in helpers.calls][:4] == ["thaw", "checkpoint", "checkpoint", "freeze"]
+    assert [c[0] for c in helpers.calls][:5] == ["thaw", "network_cut", "checkpoint", "checkpoint", "freeze"]
 
 
 def test_event_failure_after_finalizing_was_written_does_not_roll_back(world):

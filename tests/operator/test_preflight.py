@@ -77,12 +77,12 @@ def test_source_without_helper():
         "source node worker-1 has no ready podmigration node-helper"]
 
 
-@pytest.mark.parametrize("kind, source", [("emptyDir", {}), ("hostPath", {"path": "/data"})])
-def test_node_local_volumes_are_refused(kind, source):
-    pod = make_pod(volumes=[{"name": "cache", kind: source}, {"name": "cfg", "configMap": {"name": "c"}}])
+def test_host_path_is_refused_and_empty_dir_moves():
+    pod = make_pod(volumes=[{"name": "cache", "hostPath": {"path": "/data"}}, {"name": "scratch", "emptyDir": {}},
+                            {"name": "ram", "emptyDir": {"medium": "Memory"}}, {"name": "cfg", "configMap": {"name": "c"}}])
     assert messages(check(pod)) == [
-        f"volume cache of pod default/counter is a {kind} whose content lives only on node worker-1; "
-        "migrating it is not supported yet"]
+        "volume cache of pod default/counter is a hostPath whose content lives only on node worker-1; "
+        "it cannot move with the pod"]
 
 
 def test_controller_owned_pod_is_refused_but_plain_owner_is_not():
