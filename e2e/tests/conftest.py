@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from kubernetes import client, config
 
-from e2elib import NAMESPACE
+from e2elib import NAMESPACE, wait_for
 
 @pytest.fixture(scope="session")
 def api() -> client.ApiClient:
@@ -45,3 +45,28 @@ def pods(core: client.CoreV1Api) -> Iterator[list[str]]:
 @pytest.fixture(scope="session")
 def custom(api: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
+
+
+@pytest.fixture
+def claim(core, unique) -> Iterator[Any]:
+    """claim(mode): a PersistentVolume (hostPath-backed, no node affinity) bound to a claim with that access mode."""
+    made: list[str] = []
+
+    def make(mode: str) -> str:
+        name = f"pm-claim-{unique}-{mode.lower()}"
+        core.create_persistent_volume({"metadata": {"name": name}, "spec": {
+            "capacity": {"storage": "1Mi"}, "accessModes": [mode], "storageClassName": "pm-e2e",
+            "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/{name}", "type": "DirectoryOrCreate"},
+            "claimRef": {"namespace": NAMESPACE, "name": name}}})
+        core.create_namespaced_persistent_volume_claim(NAMESPACE, {"metadata": {"name": name}, "spec": {
+            "accessModes": [mode], "storageClassName": "pm-e2e", "volumeName": name,
+            "resources": {"requests": {"storage": "1Mi"}}}})
+        made.append(name)
+        wait_for(f"claim {name} Bound", lambda: core.read_namespaced_persistent_volume_claim(
+            name, NAMESPACE).status.phase == "Bound", timeout=60)
+        return name
+
+    yield make
+    for name in made:
+        core.delete_namespaced_persistent_volume_claim(name, NAMESPACE)
+        core.delete_persistent_volume(name)

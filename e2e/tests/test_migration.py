@@ -110,3 +110,15 @@ def test_operator_restarted_mid_migration_resumes_from_the_status(core, custom, 
         if p.metadata.uid != old.metadata.uid and p.status.container_statuses and p.status.container_statuses[0].ready])
 
     assert_rolled_back(core, finished_migration(custom, name)["status"], pod, before)
+
+
+def test_read_write_many_claim_moves_with_the_pod(core, custom, pods, unique, claim):
+    source = f"mig-rwx-{unique}"
+    spec = counter_pod(source, SOURCE_NODE)
+    spec["spec"]["volumes"] = [{"name": "shared", "persistentVolumeClaim": {"claimName": claim("ReadWriteMany")}}]
+    spec["spec"]["containers"][0]["volumeMounts"] = [{"name": "shared", "mountPath": "/shared"}]
+    core.create_namespaced_pod(NAMESPACE, spec)
+    pods.append(source)
+    replacement = migrate_and_check(core, custom, source, {"counter": 8080})
+    assert [v.persistent_volume_claim.claim_name for v in replacement.spec.volumes if v.persistent_volume_claim] == [
+        spec["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]]

@@ -103,14 +103,22 @@ def test_target_without_ready_helper(core, custom, counter, fake_node, unique):
     assert_refused(core, custom, counter, node, "TargetNoHelper", node)
 
 
-@pytest.mark.parametrize("volume", [{"emptyDir": {}}, {"hostPath": {"path": "/tmp", "type": "Directory"}}],
-                         ids=["emptyDir", "hostPath"])
-def test_node_local_volume(core, custom, pods, unique, volume):
-    name = f"vol-{unique}"
+def pod_with_volume(core, pods, name: str, volume: dict[str, Any]) -> None:
     spec = counter_pod(name, SOURCE_NODE)
     spec["spec"]["volumes"] = [{"name": "data", **volume}]
     spec["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
     core.create_namespaced_pod(NAMESPACE, spec)
     pods.append(name)
     running_pod(core, name)
-    assert_refused(core, custom, name, TARGET_NODE, "UnsupportedVolume", next(iter(volume)))
+
+
+def test_host_path_volume(core, custom, pods, unique):
+    name = f"vol-{unique}"
+    pod_with_volume(core, pods, name, {"hostPath": {"path": "/tmp", "type": "Directory"}})
+    assert_refused(core, custom, name, TARGET_NODE, "UnsupportedVolume", "hostPath")
+
+
+def test_read_write_once_pod_claim(core, custom, pods, unique, claim):
+    name = f"rwop-{unique}"
+    pod_with_volume(core, pods, name, {"persistentVolumeClaim": {"claimName": claim("ReadWriteOncePod")}})
+    assert_refused(core, custom, name, TARGET_NODE, "UnsupportedVolume", "ReadWriteOncePod")
