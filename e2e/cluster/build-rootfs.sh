@@ -2,16 +2,18 @@
 # Builds a Debian root filesystem with debootstrap and apt, cached by suite and package list.
 #   build-rootfs.sh node   -> the root filesystem every cluster node runs in (CRIU 4, runc, conmon, ...)
 #   build-rootfs.sh image  -> the base of the workload images (python3-minimal)
+#   build-rootfs.sh redis  -> the root of the Redis test image (Debian's redis-server)
 # Prints the directory. A second run with the same inputs finds the stamp file and does nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 . "$here/lib.sh"
 
-kind=${1:?usage: build-rootfs.sh node|image}
+kind=${1:?usage: build-rootfs.sh node|image|redis}
 case $kind in
   node) packages=$NODE_PACKAGES sid_packages=$NODE_SID_PACKAGES ;;
   image) packages=$IMAGE_PACKAGES sid_packages="" ;;
+  redis) packages=$REDIS_PACKAGES sid_packages="" ;;
   *) die "unknown root filesystem kind: $kind" ;;
 esac
 key=$(printf '%s %s %s' "$DEBIAN_SUITE" "$packages" "$sid_packages" | sha256sum | cut -c1-12)

@@ -19,15 +19,22 @@ MSG
 }
 
 load_base_images() {
-  local pause counter
+  local pause counter redis script scripts=()
   mkdir -p "$PM_CACHE/images"
   cc -O2 -static -o "$PM_CACHE/images/pause" "$e2e/images/pause/pause.c"
   pause=$("$here/image.sh" build localhost/pm-pause:1 "--cmd /pause" "$PM_CACHE/images/pause:/pause")
+  # The workload image: counter.py by default; seqwriter.py and linkclient.py are run through the pod's command.
+  for script in counter seqwriter linkclient; do scripts+=("$e2e/images/counter/$script.py:/app/$script.py"); done
   counter=$("$here/image.sh" build localhost/pm-counter:e2e \
     "--cmd '[\"python3\",\"-u\",\"/app/counter.py\"]' --port 8080" \
-    "$("$here/build-rootfs.sh" image):/" "$e2e/images/counter/counter.py:/app/counter.py")
+    "$("$here/build-rootfs.sh" image):/" "${scripts[@]}")
+  # Debian's Redis, in memory only (no RDB, no AOF); DEBUG is enabled for DEBUG POPULATE (test datasets).
+  redis=$("$here/image.sh" build localhost/pm-redis:e2e \
+    "--cmd '[\"redis-server\",\"--port\",\"6379\",\"--save\",\"\",\"--appendonly\",\"no\",\"--protected-mode\",\"no\",\"--enable-debug-command\",\"yes\"]' --port 6379" \
+    "$("$here/build-rootfs.sh" redis):/")
   "$here/image.sh" load "$pause" localhost/pm-pause:1
   "$here/image.sh" load "$counter" localhost/pm-counter:e2e
+  "$here/image.sh" load "$redis" localhost/pm-redis:e2e
 }
 
 all_running=1

@@ -13,6 +13,8 @@ NODE_PACKAGES="criu runc conmon buildah skopeo netavark etcd-server containernet
 NODE_SID_PACKAGES="criu"
 # Debian packages of the workload base image (the Python-based test counter).
 IMAGE_PACKAGES="python3-minimal"
+# Debian packages of the Redis test image (a real server that keeps client connections open).
+REDIS_PACKAGES="redis-server"
 
 PM_CACHE=${PM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/podmigration}
 BIN_DIR=$PM_CACHE/bin/kube-$KUBE_VERSION-crio-$CRIO_VERSION-crictl-$CRICTL_VERSION
