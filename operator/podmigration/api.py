@@ -17,6 +17,9 @@ FENCED_BY_ANNOTATION = f"{GROUP}/fenced-by"
 FENCED_LABELS_ANNOTATION = f"{GROUP}/fenced-labels"
 #: On the replacement pod: the PodMigration that created it.
 MIGRATION_ANNOTATION = f"{GROUP}/migration"
+#: On the replacement pod while it restores: JSON of the owner's selector labels held back until the hand-over,
+#: so that its owner neither counts nor adopts it before it is verified.
+HELD_LABELS_ANNOTATION = f"{GROUP}/held-labels"
 #: On the replacement pod: the name of the pod it was restored from.
 MIGRATED_FROM_ANNOTATION = f"{GROUP}/migrated-from"
 

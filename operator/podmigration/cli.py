@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from . import api, phases
 from .helperclient import helpers_from_pods
 from .kube import Kube, api_message, status_code
+from .owners import read_owner
 from .preflight import preflight
 from .volumes import read_claims
 from .status import parse_time
@@ -190,8 +191,9 @@ def do_dry_run(kube: Kube, args: argparse.Namespace, term: Terminal) -> int:
     pod = kube.get_pod(args.namespace, args.pod)
     helpers = helpers_from_pods(kube.list_pods(args.helper_namespace, api.HELPER_LABEL_SELECTOR), 0)
     claims = read_claims(pod, lambda name: kube.get_claim(args.namespace, name), kube.get_volume) if pod else {}
+    owner = read_owner(pod, kube.get_owner) if pod else None
     plan = preflight(spec, args.namespace, pod, kube.list_nodes(), {n: h.ready for n, h in helpers.items()},
-                     claims=claims)
+                     claims=claims, owner=owner)
     if plan.ok:
         print(f"pod {args.namespace}/{args.pod} can migrate from {plan.source_node} to {plan.target_node}",
               file=term.out)

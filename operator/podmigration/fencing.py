@@ -39,14 +39,20 @@ def original_labels(pod: Obj) -> dict[str, str]:
     return {**(pod["metadata"].get("labels") or {}), **fenced_labels(pod)}
 
 
-def fence_patch(pod: Obj, services: list[Obj], migration_name: str) -> Obj:
-    """Merge patch that fences the pod; carries resourceVersion so a concurrent change fails with 409."""
+def service_keys(pod: Obj, services: list[Obj]) -> list[str]:
+    """The label keys the Services that select the pod select on."""
     labels = pod["metadata"].get("labels") or {}
-    keys = sorted({k for s in selecting_services(labels, services) for k in s["spec"]["selector"]})
-    removed = {k: labels[k] for k in keys}
+    return sorted({k for s in selecting_services(labels, services) for k in s["spec"]["selector"]})
+
+
+def fence_patch(pod: Obj, keys: list[str], migration_name: str) -> Obj:
+    """Merge patch that fences the pod by taking off ``keys`` (those of ``service_keys`` its owner allows);
+    carries resourceVersion so a concurrent change fails with 409."""
+    labels = pod["metadata"].get("labels") or {}
+    removed = {k: labels[k] for k in keys if k in labels}
     return {"metadata": {
         "resourceVersion": pod["metadata"]["resourceVersion"],
-        "labels": {k: None for k in keys},
+        "labels": {k: None for k in removed},
         "annotations": {api.FENCED_BY_ANNOTATION: migration_name,
                         api.FENCED_LABELS_ANNOTATION: json.dumps(removed, sort_keys=True)},
     }}

@@ -124,6 +124,11 @@ class Kube:
     def list_services(self, namespace: str) -> list[Obj]:
         return _plain(self._services.get(namespace=namespace))["items"]
 
+    # owners
+    def get_owner(self, namespace: str, kind: str, name: str, api_version: str = "apps/v1") -> Obj | None:
+        """The pod's controller object (ReplicaSet, StatefulSet, Job, ...), or None when it is gone."""
+        return self._get(self._dyn.resources.get(api_version=api_version, kind=kind), name, namespace)
+
     # volumes and events
     def get_claim(self, namespace: str, name: str) -> Obj | None:
         return self._get(self._claims, name, namespace)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from kopf import DaemonStoppingReason
 
-from . import api, fencing, phases, podspec, sourcehealth, volumes
+from . import api, fencing, owners, phases, podspec, sourcehealth, volumes
 from . import status as st
 from .config import Config
 from .events import EventSink
@@ -301,6 +301,9 @@ class MigrationRunner:
             return None
         return pod
 
+    def _owner(self, pod: Obj) -> Obj | None:
+        return owners.read_owner(pod, self.d.kube.get_owner)
+
     def _require_source(self, migration: Obj) -> Obj:
         pod = self._source_pod(migration)
         if pod is None:
@@ -333,8 +336,9 @@ class MigrationRunner:
         helpers = self._helpers()
         claims = volumes.read_claims(pod, lambda name: self.d.kube.get_claim(self.namespace, name),
                                      self.d.kube.get_volume) if pod else {}
+        owner = owners.read_owner(pod, self.d.kube.get_owner) if pod else None
         plan = preflight(spec, self.namespace, pod, self.d.kube.list_nodes(),
-                         {node: h.ready for node, h in helpers.items()}, self.name, claims)
+                         {node: h.ready for node, h in helpers.items()}, self.name, claims, owner)
         if not plan.ok:
             first: Refusal = plan.refusals[0]
             raise Interrupt(phases.FAILED, first.reason, "; ".join(r.message for r in plan.refusals))
@@ -349,6 +353,7 @@ class MigrationRunner:
             "targetPod": podspec.replacement_name(pod["metadata"]["name"], migration["metadata"]["uid"]),
             "sourcePodUID": pod["metadata"]["uid"],
             "sourceRestarts": sourcehealth.restart_counts(pod),
+            "owner": owners.strategy_for(pod).record(owner),
             "expectedDowntime": expected,
             "warnings": warnings,
         })
@@ -371,10 +376,12 @@ class MigrationRunner:
                 raise Interrupt(phases.FAILED, "AlreadyMigrating",
                                 f"pod {self.namespace}/{pod['metadata']['name']} is already being migrated by "
                                 f"PodMigration {owner}")
-            services = self.d.kube.list_services(self.namespace)
+            keys = owners.strategy_for(pod).fence_keys(pod, self._owner(pod),
+                                                       fencing.service_keys(pod, self.d.kube.list_services(
+                                                           self.namespace)))
             try:
                 return self.d.kube.patch_pod(self.namespace, pod["metadata"]["name"],
-                                             fencing.fence_patch(pod, services, self.name))
+                                             fencing.fence_patch(pod, keys, self.name))
             except Exception as exc:
                 if status_code(exc) != 409 or attempt == FENCE_ATTEMPTS:
                     raise
@@ -485,6 +492,10 @@ class MigrationRunner:
         fresh = sorted(c["name"] for c in containers if not restored.get(c["name"]))
         if fresh:
             raise RuntimeError(f"containers {', '.join(fresh)} of pod {name} started fresh instead of being restored")
+        source = self._require_source(migration)
+        changed = owners.strategy_for(source).changed(status.get("owner") or {}, self._owner(source))
+        if changed:
+            raise Interrupt(phases.FAILED, "OwnerChanged", f"{changed}; the source is kept and its owner decides")
         return self._transition(migration, phases.FINALIZING,
                                 message=f"pod {name} is Running, Ready and restored on {status['targetNode']}")
 
@@ -518,6 +529,7 @@ class MigrationRunner:
             body = podspec.replacement_pod(source, migration_name=self.name,
                                            migration_uid=migration["metadata"]["uid"],
                                            target_node=status["targetNode"])
+            owners.strategy_for(source).shape_replacement(body, source, self._owner(source))
             if status.get("volumes"):
                 if not self.d.config.image:
                     raise RuntimeError("PM_IMAGE is not set: the replacement's volume gate needs the operator's image")
@@ -550,7 +562,8 @@ class MigrationRunner:
             if migration["spec"].get("keepSource"):
                 self._release_source(source_pod, status["sourceNode"])
             else:
-                self._kill_source(source_pod, status["sourceNode"], stop)
+                self._kill_source(source_pod, status["sourceNode"],
+                                  self.d.kube.get_pod(self.namespace, status["targetPod"]), stop)
         self._cleanup(migration)
         kept = " (source kept running)" if migration["spec"].get("keepSource") else ""
         return self._transition(migration, phases.SUCCEEDED,
@@ -566,7 +579,7 @@ class MigrationRunner:
         self._write(migration, patch)
         self._announce(migration, "Warning", "RollingBack", interrupt.message)
 
-    def _kill_source(self, pod: Obj, node: str, stop: StopFlag) -> None:
+    def _kill_source(self, pod: Obj, node: str, replacement: Obj | None, stop: StopFlag) -> None:
         """End the source without letting its processes run again: their state lives on in the replacement.
 
         SIGKILL is queued while the pod is frozen, which makes the kernel drop any later SIGTERM; only then is
@@ -576,6 +589,8 @@ class MigrationRunner:
         """
         helper, uid, name = self._helper(node), pod["metadata"]["uid"], pod["metadata"]["name"]
         killed = self.d.helpers.kill(helper, uid, thaw=False).get("killed", 0)
+        if replacement is not None:
+            owners.strategy_for(pod).hand_over(self.d.kube, self.namespace, pod, replacement)
         self.d.kube.delete_pod(self.namespace, name, uid)
         deadline = self.d.clock() + timedelta(seconds=KUBELET_STOPPING_SECONDS)
         while self.d.clock() < deadline and self._source_pod_present(name, uid) and not any(

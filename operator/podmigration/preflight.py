@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import api
+from .owners import strategy_for
 from .refusals import Refusal
 from .scheduling import choose_target, target_refusals
 from .volumes import volume_refusals
@@ -31,7 +32,7 @@ class Plan:
 
 
 def pod_refusals(pod: Obj, migration_name: str | None) -> list[Refusal]:
-    """Problems of the pod itself: state, ownership, sidecars, another migration."""
+    """Problems of the pod itself: state, sidecars, another migration (its owner's are the owner strategy's)."""
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     ref = f"pod {meta.get('namespace')}/{meta['name']}"
     refusals: list[Refusal] = []
@@ -43,12 +44,6 @@ def pod_refusals(pod: Obj, migration_name: str | None) -> list[Refusal]:
         running = {c["name"] for c in status.get("containerStatuses") or [] if "running" in (c.get("state") or {})}
         refusals.extend(Refusal("PodNotRunning", f"container {c['name']} of {ref} is not running")
                         for c in spec.get("containers") or [] if c["name"] not in running)
-    controller = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
-    if controller:
-        refusals.append(Refusal(
-            "ControllerOwned",
-            f"{ref} is managed by {controller.get('kind')} {controller.get('name')}; "
-            "only pods without a controller (bare pods) can be migrated for now"))
     refusals.extend(Refusal("UnsupportedSidecar",
                             f"init container {c['name']} of {ref} is a sidecar (restartPolicy Always); "
                             "sidecars cannot be migrated yet")
@@ -61,18 +56,24 @@ def pod_refusals(pod: Obj, migration_name: str | None) -> list[Refusal]:
 
 def preflight(spec: Obj, namespace: str, pod: Obj | None, nodes: list[Obj], helpers: Mapping[str, bool],
               migration_name: str | None = None,
-              claims: Mapping[str, tuple[Obj | None, Obj | None]] | None = None) -> Plan:
+              claims: Mapping[str, tuple[Obj | None, Obj | None]] | None = None, owner: Obj | None = None) -> Plan:
     """Validate a PodMigration spec against the cluster as read by the caller.
 
     ``helpers`` maps node name to whether its node-helper is Ready. ``migration_name`` is the
     PodMigration doing the checking, so its own fence on the pod does not count as another's.
-    ``claims`` maps each of the pod's PersistentVolumeClaims to (claim, bound volume) (volumes.read_claims).
+    ``claims`` maps each of the pod's PersistentVolumeClaims to (claim, bound volume) (volumes.read_claims);
+    ``owner`` is the pod's controller object as read from the cluster (owners.read_owner).
     """
     pod_name = spec["podName"]
     if pod is None:
         return Plan(None, None, [Refusal("PodNotFound", f"pod {namespace}/{pod_name} not found")])
     source = (pod.get("spec") or {}).get("nodeName")
     refusals = pod_refusals(pod, migration_name)
+    strategy = strategy_for(pod)
+    refusals.extend(strategy.refusals(pod, owner))
+    if spec.get("keepSource") and strategy.kind != "Pod":
+        refusals.append(Refusal("KeepSourceOwned", f"pod {namespace}/{pod_name} belongs to a {strategy.kind}: a kept "
+                                                   "source would be one replica too many"))
     if source and not helpers.get(source):
         refusals.append(Refusal("SourceNoHelper", f"source node {source} has no ready podmigration node-helper"))
     wanted = spec.get("targetNode")

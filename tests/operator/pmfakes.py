@@ -67,6 +67,7 @@ class FakeKube:
         self.delete_graces: dict[str, int | None] = {}
         self.deleted_pods: list[str] = []
         self.on_get_migration: list[Any] = []  # callbacks run before each get_migration (scripted progress)
+        self.owners: dict[tuple[str, str], Obj] = {}  # (kind, name) -> controller object (ReplicaSet, ...)
         self.claims: dict[str, Obj] = {}  # claim name -> PersistentVolumeClaim (namespace "default")
         self.volumes: dict[str, Obj] = {}  # PersistentVolume name -> object
         self.events: list[Obj] = []  # core/v1 Events about pods, as the kubelet posts them
@@ -99,6 +100,8 @@ class FakeKube:
                     target.pop(k, None)
                 else:
                     target[k] = v
+        if "ownerReferences" in meta:  # a merge patch replaces lists whole
+            pod["metadata"]["ownerReferences"] = copy.deepcopy(meta["ownerReferences"])
         pod["metadata"]["resourceVersion"] = str(int(pod["metadata"]["resourceVersion"]) + 1)
         return copy.deepcopy(pod)
 
@@ -108,6 +111,9 @@ class FakeKube:
             del self.pods[(namespace, name)]
             self.deleted_pods.append(name)
             self.delete_graces[name] = grace_seconds
+
+    def get_owner(self, namespace: str, kind: str, name: str, api_version: str = "apps/v1") -> Obj | None:
+        return copy.deepcopy(self.owners.get((kind, name)))
 
     def get_claim(self, namespace: str, name: str) -> Obj | None:
         return copy.deepcopy(self.claims.get(name))

@@ -85,16 +85,6 @@ def test_host_path_is_refused_and_empty_dir_moves():
         "it cannot move with the pod"]
 
 
-def test_controller_owned_pod_is_refused_but_plain_owner_is_not():
-    pod = make_pod()
-    pod["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "web-5d8", "controller": True}]
-    assert messages(check(pod)) == [
-        "pod default/counter is managed by ReplicaSet web-5d8; only pods without a controller (bare pods) "
-        "can be migrated for now"]
-    pod["metadata"]["ownerReferences"][0]["controller"] = False
-    assert check(pod).ok
-
-
 def test_sidecar_init_container_is_refused():
     pod = make_pod(initContainers=[{"name": "setup"}, {"name": "proxy", "restartPolicy": "Always"}])
     assert [r.reason for r in check(pod).refusals] == ["UnsupportedSidecar"]

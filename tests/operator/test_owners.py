@@ -1,0 +1,152 @@
+"""Owner strategies: which owners' pods move, what the fence keeps, how a ReplicaSet gets its pod back."""
+
+import json
+
+import pytest
+from pmfakes import FakeKube, make_node, make_pod
+
+from podmigration import api, owners
+from podmigration.owners.replicaset import DELETION_COST, LOWEST_COST
+from podmigration.preflight import preflight
+
+NODES = [make_node("worker-1"), make_node("worker-2")]
+HELPERS = {"worker-1": True, "worker-2": True}
+
+
+def owned(kind, name="web-5d8", labels=None):
+    pod = make_pod(labels=labels or {"app": "web", "pod-template-hash": "5d8"})
+    pod["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": "rs-uid",
+                                           "controller": True, "blockOwnerDeletion": True}]
+    return pod
+
+
+def replicaset(generation=1, match_labels=None):
+    return {"metadata": {"name": "web-5d8", "uid": "rs-uid", "generation": generation},
+            "spec": {"selector": {"matchLabels": match_labels if match_labels is not None
+                                  else {"app": "web", "pod-template-hash": "5d8"}}}}
+
+
+def check(pod, owner=None, **spec):
+    plan = preflight({"podName": "counter", "targetNode": "worker-2", **spec}, "default", pod, NODES, HELPERS,
+                     owner=owner)
+    return [(r.reason, r.message) for r in plan.refusals]
+
+
+@pytest.mark.parametrize("kind, reason, words", [
+    ("DaemonSet", "DaemonSetPod", "one pod on every node"),
+    ("StatefulSet", "ControllerOwned", "pods of a StatefulSet cannot be migrated yet"),
+    ("Job", "ControllerOwned", "pods of a Job cannot be migrated yet"),
+    ("Node", "StaticPod", "static pod"),
+])
+def test_owners_without_a_strategy_are_refused_with_their_own_reason(kind, reason, words):
+    ((got, message),) = check(owned(kind, name="x"))
+    assert got == reason and words in message and f"managed by {kind} x" in message
+
+
+def test_mirror_pod_without_owner_reference_is_a_static_pod():
+    pod = make_pod()
+    pod["metadata"]["annotations"]["kubernetes.io/config.mirror"] = "abc"
+    assert [r for r, _ in check(pod)] == ["StaticPod"]
+
+
+def test_plain_owner_reference_is_no_controller():
+    pod = make_pod()
+    pod["metadata"]["ownerReferences"] = [{"kind": "ConfigMap", "name": "x", "controller": False}]
+    assert check(pod) == []
+
+
+def test_replicaset_pod_moves_but_not_as_a_kept_copy():
+    assert check(owned("ReplicaSet"), replicaset()) == []
+    assert [r for r, _ in check(owned("ReplicaSet"), replicaset(), keepSource=True)] == ["KeepSourceOwned"]
+    assert [r for r, _ in check(owned("ReplicaSet"), None)] == ["OwnerNotFound"]
+    assert [r for r, _ in check(owned("ReplicaSet"), replicaset(match_labels={}))] == ["ControllerOwned"]
+
+
+def test_read_owner_reads_only_kinds_with_a_strategy():
+    kube = FakeKube()
+    kube.owners[("ReplicaSet", "web-5d8")] = replicaset()
+    assert owners.read_owner(owned("ReplicaSet"), kube.get_owner) == replicaset()
+    assert owners.read_owner(owned("DaemonSet"), lambda *a: pytest.fail("read")) is None
+    assert owners.read_owner(make_pod(), lambda *a: pytest.fail("read")) is None
+
+
+def test_replicaset_fence_keeps_the_labels_the_replicaset_selects_on():
+    strategy = owners.strategy_for(owned("ReplicaSet"))
+    assert strategy.fence_keys(owned("ReplicaSet"), replicaset(), ["app", "tier"]) == ["tier"]
+    assert owners.strategy_for(make_pod()).fence_keys(make_pod(), None, ["app", "tier"]) == ["app", "tier"]
+
+
+def test_replicaset_replacement_is_neither_counted_nor_adopted_until_the_hand_over():
+    source = owned("ReplicaSet")
+    body = {"metadata": {"labels": {"app": "web", "pod-template-hash": "5d8"}, "annotations": {}}}
+    owners.strategy_for(source).shape_replacement(body, source, replicaset())
+    assert body["metadata"]["labels"] == {"app": "web"}  # still in the Service, not in the ReplicaSet
+    assert json.loads(body["metadata"]["annotations"][api.HELD_LABELS_ANNOTATION]) == {"pod-template-hash": "5d8"}
+
+
+def test_hand_over_gives_the_replicaset_its_pod_and_ranks_the_source_first_for_deletion():
+    source = owned("ReplicaSet")
+    source["metadata"]["name"] = "web-5d8-abcde"
+    replacement = make_pod("web-5d8-abcde-0f1e2", node="worker-2", labels={"app": "web"})
+    replacement["metadata"]["annotations"] = {api.HELD_LABELS_ANNOTATION: '{"pod-template-hash": "5d8"}'}
+    kube = FakeKube(pods=[source, replacement])
+    owners.strategy_for(source).hand_over(kube, "default", source, replacement)
+    new = kube.pods[("default", "web-5d8-abcde-0f1e2")]
+    assert new["metadata"]["labels"] == {"app": "web", "pod-template-hash": "5d8"}
+    assert api.HELD_LABELS_ANNOTATION not in new["metadata"]["annotations"]
+    assert new["metadata"]["ownerReferences"] == source["metadata"]["ownerReferences"]
+    assert kube.pods[("default", "web-5d8-abcde")]["metadata"]["annotations"][DELETION_COST] == LOWEST_COST
+
+
+def test_replicaset_scaled_or_replaced_during_the_move_is_a_change():
+    strategy = owners.strategy_for(owned("ReplicaSet"))
+    recorded = strategy.record(replicaset())
+    assert strategy.changed(recorded, replicaset()) is None
+    assert "scaled, or a Deployment rollout began" in strategy.changed(recorded, replicaset(generation=2))
+    assert "was deleted" in strategy.changed(recorded, None)
+
+
+def replicaset_world(world):
+    kube = world[0]
+    pod = kube.pods[("default", "counter")]
+    pod["metadata"]["labels"] = {"app": "counter", "pod-template-hash": "5d8"}
+    pod["metadata"]["ownerReferences"] = owned("ReplicaSet")["metadata"]["ownerReferences"]
+    kube.owners[("ReplicaSet", "web-5d8")] = replicaset(match_labels={"app": "counter", "pod-template-hash": "5d8"})
+    return kube
+
+
+def test_replicaset_pod_migrates_and_ends_owned_by_its_replicaset(world):
+    from pmfakes import start
+
+    kube = replicaset_world(world)
+    fenced = []
+    original_patch = kube.patch_pod
+    kube.patch_pod = lambda ns, name, patch: (fenced.append((name, patch)), original_patch(ns, name, patch))[1]
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert status["phase"] == "Succeeded", status["message"]
+    assert status["owner"] == {"kind": "ReplicaSet", "name": "web-5d8", "uid": "rs-uid", "generation": 1}
+    fence = next(p for name, p in fenced if name == "counter" and api.FENCED_BY_ANNOTATION in p["metadata"]["annotations"])
+    assert fence["metadata"]["labels"] == {}  # the Service selects app only: kept, or the pod would be orphaned
+    created = kube.created_pods[0]
+    assert created["metadata"]["labels"] == {"app": "counter"} and "ownerReferences" not in created["metadata"]
+    new = kube.pods[("default", status["targetPod"])]
+    assert new["metadata"]["labels"] == {"app": "counter", "pod-template-hash": "5d8"}
+    assert new["metadata"]["ownerReferences"][0]["name"] == "web-5d8"
+    assert ("default", "counter") not in kube.pods
+
+
+def test_replicaset_changed_during_the_move_rolls_back(world):
+    from pmfakes import start
+
+    kube = replicaset_world(world)
+
+    def scale_down(k):
+        if k.created_pods:
+            k.owners[("ReplicaSet", "web-5d8")]["metadata"]["generation"] = 2
+
+    kube.on_get_migration.append(scale_down)
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "OwnerChanged"), status["message"]
+    assert ("default", "counter") in kube.pods and kube.deleted_pods == [status["targetPod"]]
