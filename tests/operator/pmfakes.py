@@ -100,8 +100,12 @@ class FakeKube:
                     target.pop(k, None)
                 else:
                     target[k] = v
-        if "ownerReferences" in meta:  # a merge patch replaces lists whole
-            pod["metadata"]["ownerReferences"] = copy.deepcopy(meta["ownerReferences"])
+        for key in ("ownerReferences", "finalizers"):  # a merge patch replaces lists whole; None removes
+            if key in meta:
+                if meta[key] is None:
+                    pod["metadata"].pop(key, None)
+                else:
+                    pod["metadata"][key] = copy.deepcopy(meta[key])
         pod["metadata"]["resourceVersion"] = str(int(pod["metadata"]["resourceVersion"]) + 1)
         return copy.deepcopy(pod)
 

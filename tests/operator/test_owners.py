@@ -35,7 +35,7 @@ def check(pod, owner=None, **spec):
 @pytest.mark.parametrize("kind, reason, words", [
     ("DaemonSet", "DaemonSetPod", "one pod on every node"),
     ("StatefulSet", "ControllerOwned", "pods of a StatefulSet cannot be migrated yet"),
-    ("Job", "ControllerOwned", "pods of a Job cannot be migrated yet"),
+    ("CronJob", "ControllerOwned", "pods of a CronJob cannot be migrated yet"),
     ("Node", "StaticPod", "static pod"),
 ])
 def test_owners_without_a_strategy_are_refused_with_their_own_reason(kind, reason, words):
@@ -150,3 +150,24 @@ def test_replicaset_changed_during_the_move_rolls_back(world):
     status = migration["status"]
     assert (status["phase"], status["reason"]) == ("Failed", "OwnerChanged"), status["message"]
     assert ("default", "counter") in kube.pods and kube.deleted_pods == [status["targetPod"]]
+
+
+def test_job_hand_over_moves_the_tracking_finalizer_so_the_move_is_no_failure():
+    uid_label = "batch.kubernetes.io/controller-uid"
+    source = owned("Job", name="crunch", labels={uid_label: "job-uid", "job-name": "crunch"})
+    source["metadata"]["name"] = "crunch-x7"
+    source["metadata"]["finalizers"] = ["batch.kubernetes.io/job-tracking"]
+    job = {"metadata": {"name": "crunch", "uid": "rs-uid", "generation": 1},
+           "spec": {"selector": {"matchLabels": {uid_label: "job-uid"}}}}
+    strategy = owners.strategy_for(source)
+    body = {"metadata": {"name": "crunch-x7-0f1e2", "labels": {uid_label: "job-uid", "job-name": "crunch"},
+                         "annotations": {}}, "spec": {"nodeName": "worker-2", "containers": []}}
+    strategy.shape_replacement(body, source, job)
+    assert body["metadata"]["labels"] == {"job-name": "crunch"}  # the Job does not count it while it restores
+    kube = FakeKube(pods=[source])
+    replacement = kube.create_pod("default", body)
+    strategy.hand_over(kube, "default", source, replacement)
+    assert "finalizers" not in kube.pods[("default", "crunch-x7")]["metadata"]
+    new = kube.pods[("default", "crunch-x7-0f1e2")]["metadata"]
+    assert new["finalizers"] == ["batch.kubernetes.io/job-tracking"]
+    assert new["labels"][uid_label] == "job-uid" and new["ownerReferences"][0]["kind"] == "Job"

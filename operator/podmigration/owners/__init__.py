@@ -13,11 +13,12 @@ from typing import Any
 from .base import OwnerStrategy, controller_of
 from .bare import Bare
 from .refused import Refused
+from .job import JobOwner
 from .replicaset import ReplicaSetOwner
 
 Obj = dict[str, Any]
 
-_BY_KIND: dict[str, OwnerStrategy] = {"ReplicaSet": ReplicaSetOwner()}
+_BY_KIND: dict[str, OwnerStrategy] = {"ReplicaSet": ReplicaSetOwner(), "Job": JobOwner()}
 
 __all__ = ["OwnerStrategy", "controller_of", "read_owner", "strategy_for"]
 
@@ -39,4 +40,4 @@ def read_owner(pod: Obj, get_owner: Callable[[str, str, str, str], Obj | None]) 
     if controller is None or controller.get("kind") not in _BY_KIND:
         return None
     return get_owner(pod["metadata"]["namespace"], controller["kind"], controller["name"],
-                     controller.get("apiVersion", "apps/v1"))
+                     controller.get("apiVersion") or "apps/v1")

@@ -1,90 +1,29 @@
 """Pods of a ReplicaSet (and so of a Deployment): the replica count never grows or shrinks because of the move.
 
-While the source is fenced it keeps every label the ReplicaSet selects on (taking one off would orphan it and
-the controller would start an extra replica). The replacement restores with one selector label held back, so the
-ReplicaSet neither counts nor adopts it. At the cut-over the killed source gets the lowest deletion cost, the
-replacement gets the label back and the ReplicaSet as its controller, and the source is deleted: the ReplicaSet
-sees at most one pod too many, and if it acts on it first, its own ranking picks the source.
+Before the hand-over the killed source gets the lowest deletion cost: between the replacement's adoption and the
+source's deletion the ReplicaSet sees one pod too many, and if it acts on it first, its own ranking picks the
+source, never the replacement.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from .. import api
-from ..refusals import Refusal
-from .base import OwnerAccess, controller_of
+from .base import OwnerAccess
+from .selector import SelectorOwner
 
 Obj = dict[str, Any]
 
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 #: The lowest deletion cost: of the pods of a ReplicaSet, the one it removes first when it has one too many.
 LOWEST_COST = str(-(2**31))
-#: The label the ReplicaSet adds to its pods, unique per template: the one to hold back when it is selected on.
-TEMPLATE_HASH = "pod-template-hash"
 
 
-def _match_labels(owner: Obj | None) -> dict[str, str]:
-    return dict((((owner or {}).get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
-
-
-def _held_key(owner: Obj | None, service_keys: list[str] = ()) -> str | None:
-    """The selector label to hold back on the replacement: the template hash, else one no Service uses."""
-    keys = sorted(_match_labels(owner))
-    if TEMPLATE_HASH in keys:
-        return TEMPLATE_HASH
-    return next((k for k in keys if k not in service_keys), keys[0] if keys else None)
-
-
-class ReplicaSetOwner:
+class ReplicaSetOwner(SelectorOwner):
     kind = "ReplicaSet"
-
-    def refusals(self, pod: Obj, owner: Obj | None) -> list[Refusal]:
-        meta = pod["metadata"]
-        ref = f"pod {meta.get('namespace')}/{meta['name']}"
-        name = (controller_of(pod) or {}).get("name")
-        if owner is None:
-            return [Refusal("OwnerNotFound", f"{ref} is owned by ReplicaSet {name}, which does not exist")]
-        if not _match_labels(owner):
-            return [Refusal("ControllerOwned", f"{ref}: ReplicaSet {name} selects its pods by matchExpressions only; "
-                                               "the migration needs a matchLabels key to hold back")]
-        return []
-
-    def record(self, owner: Obj | None) -> Obj:
-        meta = (owner or {}).get("metadata") or {}
-        return {"kind": self.kind, "name": meta.get("name"), "uid": meta.get("uid"),
-                "generation": meta.get("generation")}
-
-    def changed(self, recorded: Obj, owner: Obj | None) -> str | None:
-        """A scale or a rollout (which scales the old ReplicaSet) during the move: roll back and let it decide."""
-        meta = (owner or {}).get("metadata") or {}
-        if owner is None or meta.get("uid") != recorded.get("uid"):
-            return f"ReplicaSet {recorded.get('name')} was deleted during the migration"
-        if meta.get("generation") != recorded.get("generation"):
-            return (f"ReplicaSet {recorded.get('name')} changed during the migration (scaled, or a Deployment "
-                    "rollout began)")
-        return None
-
-    def fence_keys(self, pod: Obj, owner: Obj | None, service_keys: list[str]) -> list[str]:
-        selected = set(_match_labels(owner)) | {TEMPLATE_HASH}
-        return [k for k in service_keys if k not in selected]
-
-    def shape_replacement(self, body: Obj, source: Obj, owner: Obj | None) -> None:
-        labels = body["metadata"].setdefault("labels", {})
-        key = _held_key(owner)
-        if key is None or key not in labels:
-            return
-        annotations = body["metadata"].setdefault("annotations", {})
-        annotations[api.HELD_LABELS_ANNOTATION] = json.dumps({key: labels.pop(key)}, sort_keys=True)
+    change_hint = "scaled, or a Deployment rollout began"
 
     def hand_over(self, kube: OwnerAccess, namespace: str, source: Obj, replacement: Obj) -> None:
-        held = json.loads((replacement["metadata"].get("annotations") or {}).get(api.HELD_LABELS_ANNOTATION) or "{}")
-        controller = controller_of(source)
         kube.patch_pod(namespace, source["metadata"]["name"],
                        {"metadata": {"annotations": {DELETION_COST: LOWEST_COST}}})
-        kube.patch_pod(namespace, replacement["metadata"]["name"], {"metadata": {
-            "labels": held,
-            "annotations": {api.HELD_LABELS_ANNOTATION: None},
-            "ownerReferences": [controller] if controller else None,
-        }})
+        super().hand_over(kube, namespace, source, replacement)
