@@ -44,6 +44,9 @@ class Config:
     retry_seconds: float
     #: Migrations that can run at once: each holds one worker thread of the operator for its whole duration.
     max_concurrent_migrations: int = 64
+    #: Migrations that may run at once out of one node, and in the whole cluster (KubeVirt's defaults).
+    max_outbound_per_node: int = 2
+    max_per_cluster: int = 5
     #: The operator's own image: the replacement's volume gate runs it (present on every helper node).
     image: str = ""
     #: Expected downtime = base + per GiB of the pod's memory; the preflight warns of liveness probes that give
@@ -61,6 +64,8 @@ class Config:
             poll_seconds=_number("PM_POLL_SECONDS", 0.2),
             retry_seconds=_number("PM_RETRY_SECONDS", 5.0),
             max_concurrent_migrations=int(_number("PM_MAX_CONCURRENT_MIGRATIONS", 64)),
+            max_outbound_per_node=int(_number("PM_MAX_OUTBOUND_PER_NODE", 2)),
+            max_per_cluster=int(_number("PM_MAX_PER_CLUSTER", 5)),
             image=os.environ.get("PM_IMAGE", ""),
             downtime_base_seconds=_number("PM_DOWNTIME_BASE_SECONDS", 2.0),
             downtime_seconds_per_gib=_number("PM_DOWNTIME_SECONDS_PER_GIB", 30.0),

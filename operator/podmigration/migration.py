@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from kopf import DaemonStoppingReason
 
-from . import api, fencing, owners, phases, podspec, sourcehealth, volumes
+from . import api, fencing, limits, owners, phases, podspec, sourcehealth, volumes
 from . import status as st
 from .config import Config
 from .events import EventSink
@@ -37,6 +37,9 @@ REPLACEMENT_GONE_SECONDS = 60
 #: How long a successful migration waits for the source's kubelet to start stopping the deleted source before
 #: it thaws the (already killed) processes anyway.
 KUBELET_STOPPING_SECONDS = 10
+
+#: How often a queued migration looks for a free slot.
+QUEUED_POLL_SECONDS = 1.0
 
 #: How often fencing the source pod is tried when the pod changes under it (HTTP 409).
 FENCE_ATTEMPTS = 5
@@ -168,8 +171,11 @@ class MigrationRunner:
     # -- interrupts -----------------------------------------------------------------------------
 
     def _deadline(self, migration: Obj) -> datetime:
+        """timeoutSeconds counts from the start (Preparing): time queued behind the limits is not the move's."""
         times = st.phase_times(migration.get("status") or {})
-        start = times.get(phases.PENDING) or st.parse_time(migration["metadata"]["creationTimestamp"])
+        if phases.PREPARING not in times and (migration.get("status") or {}).get("phase") in (None, phases.PENDING):
+            return datetime.max.replace(tzinfo=self.d.clock().tzinfo)
+        start = times.get(phases.PREPARING) or st.parse_time(migration["metadata"]["creationTimestamp"])
         return start + timedelta(seconds=migration["spec"].get("timeoutSeconds", 300))
 
     def _remaining(self, migration: Obj) -> float:
@@ -326,7 +332,19 @@ class MigrationRunner:
         return self._write(migration, patch)
 
     def _start(self, migration: Obj, stop: StopFlag) -> Obj:
-        return self._transition(migration, phases.PREPARING, message="validating the pod and the target node")
+        """Start when the per-node and per-cluster limits leave a slot (oldest first); wait in Pending until then."""
+        pod = self.d.kube.get_pod(self.namespace, migration["spec"]["podName"])
+        node = ((pod or {}).get("spec") or {}).get("nodeName")
+        with limits.START_LOCK:
+            waiting = limits.why_waiting(migration, node, self.d.kube.list_migrations(None),
+                                         self.d.config.max_outbound_per_node, self.d.config.max_per_cluster)
+            if waiting is None:
+                return self._transition(migration, phases.PREPARING, message="validating the pod and the target node")
+        status = migration.get("status") or {}
+        if status.get("message") != waiting or status.get("sourceNode") != node:
+            migration = self._write(migration, {"sourceNode": node, **st.progress(
+                status, waiting, self.d.clock(), self._generation(migration), reason="Queued")})
+        return self._pause(QUEUED_POLL_SECONDS, stop)
 
     def _prepare(self, migration: Obj, stop: StopFlag) -> Obj:
         status = migration.get("status") or {}
