@@ -24,7 +24,10 @@ PATH = os.environ.get("SEQ_FILE", "/data/seq.txt")
 TERM_EXIT = int(os.environ.get("SEQ_TERM_EXIT", "77"))
 
 state = {"count": 0, "token": os.urandom(8).hex()}
-fd = os.open(PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+# O_WRONLY|O_APPEND is how logs are opened, and the case CRIU records no size for (only the position);
+# SEQ_OPEN=rdwr opens O_RDWR|O_APPEND instead, for which CRIU records the file's size at the dump.
+ACCESS = os.O_RDWR if os.environ.get("SEQ_OPEN", "wronly") == "rdwr" else os.O_WRONLY
+fd = os.open(PATH, ACCESS | os.O_APPEND | os.O_CREAT, 0o644)
 
 
 def on_sigterm(signum, frame) -> None:
