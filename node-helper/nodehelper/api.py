@@ -18,22 +18,18 @@ from urllib.parse import quote
 from . import transfer, validation
 from .archives import ArchiveStore
 from .containers import Containers
-from .criustats import StatsError, read_dump_stats
+from .criuimage import ImageError
+from .criustats import read_dump_stats
 from .errors import BadRequest, HelperError, NotFound, UpstreamError
 from .freezer import Freezer
 from .images import Images, checkpoint_image_name
 from .kubelet import Kubelet
+from .openfiles import MAX_OPEN_FILES, read_open_files
 from .transfer import Reader
 
 log = logging.getLogger(__name__)
 
 PEER_TIMEOUT = 300.0
-
-
-def _field(body: dict[str, Any], name: str) -> Any:
-    if name not in body:
-        raise BadRequest(f"missing field {name!r}")
-    return body[name]
 
 
 class Helper:
@@ -71,8 +67,8 @@ class Helper:
 
     def checkpoint(self, body: dict[str, Any]) -> dict[str, Any]:
         """Kubelet checkpoint -> archive moved into the store (kubelet's copy gone) -> CRIU stats."""
-        archive_id = validation.archive_id(_field(body, "id"))
-        namespace, pod, container = _field(body, "namespace"), _field(body, "pod"), _field(body, "container")
+        archive_id = validation.archive_id(validation.field(body, "id"))
+        namespace, pod, container = (validation.field(body, name) for name in ("namespace", "pod", "container"))
         timeout = validation.timeout_seconds(body.get("timeoutSeconds"), default=60)
         started = time.monotonic()
         kubelet_archive = self.kubelet.checkpoint(namespace, pod, container, timeout)
@@ -90,13 +86,21 @@ class Helper:
             "sha256": info.sha256,
             "seconds": round(seconds, 3),
         }
+        archive = self.store.path(archive_id)
         try:
-            result["stats"] = read_dump_stats(self.store.path(archive_id))
-        except StatsError as exc:
+            result["stats"] = read_dump_stats(archive)
+        except ImageError as exc:
             result["stats"], result["statsError"] = {}, str(exc)
             log.warning("archive %s: CRIU stats unreadable: %s", archive_id, exc)
+        try:
+            result["openFiles"] = read_open_files(archive)
+        except ImageError as exc:
+            result["openFiles"], result["openFilesError"] = [], str(exc)
+            log.warning("archive %s: open files unreadable: %s", archive_id, exc)
+        if len(result["openFiles"]) >= MAX_OPEN_FILES:
+            log.warning("archive %s: open files listed only up to %d", archive_id, MAX_OPEN_FILES)
         log.info(
-            "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs, frozen %s us",
+            "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs, frozen %s us, %d open files",
             namespace,
             pod,
             container,
@@ -104,24 +108,25 @@ class Helper:
             info.bytes,
             seconds,
             result["stats"].get("frozen_time"),
+            len(result["openFiles"]),
         )
         return result
 
     def freeze(self, body: dict[str, Any]) -> dict[str, Any]:
-        uid = validation.pod_uid(_field(body, "podUID"))
+        uid = validation.pod_uid(validation.field(body, "podUID"))
         frozen = self.freezer.freeze(uid)
         log.info("froze pod %s: %d container cgroups", uid, len(frozen))
         return {"frozen": frozen}
 
     def thaw(self, body: dict[str, Any]) -> dict[str, Any]:
-        uid = validation.pod_uid(_field(body, "podUID"))
+        uid = validation.pod_uid(validation.field(body, "podUID"))
         thawed = self.freezer.thaw(uid)
         log.info("thawed pod %s: %d container cgroups", uid, len(thawed))
         return {"frozen": [], "thawed": thawed}
 
     def send(self, body: dict[str, Any]) -> dict[str, Any]:
-        archive_id = validation.archive_id(_field(body, "id"))
-        target = _field(body, "target")
+        archive_id = validation.archive_id(validation.field(body, "id"))
+        target = validation.field(body, "target")
         host, port = validation.peer_url(target)
         compression = body.get("compression", "zstd")
         info = self.store.info(archive_id)
@@ -160,8 +165,8 @@ class Helper:
         return {"bytes": info.bytes, "sha256": info.sha256}
 
     def build_checkpoint_image(self, body: dict[str, Any]) -> dict[str, Any]:
-        archive_id = validation.archive_id(_field(body, "id"))
-        container = validation.container_name(_field(body, "container"))
+        archive_id = validation.archive_id(validation.field(body, "id"))
+        container = validation.container_name(validation.field(body, "container"))
         image = body.get("image") or checkpoint_image_name(archive_id)
         archive = self.store.path(archive_id)
         if not archive.is_file():
@@ -181,7 +186,7 @@ class Helper:
 
     def ensure_images(self, body: dict[str, Any]) -> dict[str, Any]:
         """Copies every image missing here from the source helper, so the restore never needs a registry."""
-        refs = _field(body, "images")
+        refs = validation.field(body, "images")
         if not isinstance(refs, list):
             raise BadRequest("images must be a list of image references")
         refs = [validation.image_ref(ref) for ref in refs]

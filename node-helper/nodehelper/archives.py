@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from . import validation
 from .errors import ChecksumMismatch, NotFound
-from .transfer import Reader, copy_hashing, file_sha256
+from .transfer import HashingWriter, Reader, copy_into, file_sha256
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _SUFFIX = ".tar"
 _DIGEST_SUFFIX = ".tar.sha256"
@@ -48,25 +52,41 @@ class ArchiveStore:
     def _digest_path(self, archive_id: str) -> Path:
         return self.root / f"{validation.archive_id(archive_id)}{_DIGEST_SUFFIX}"
 
-    def receive(self, archive_id: str, reader: Reader, expected_sha256: str | None = None) -> ArchiveInfo:
-        """Writes a stream to <id>.tar, hashing on the way; on a checksum mismatch nothing is kept."""
+    @contextlib.contextmanager
+    def _writing(self, archive_id: str) -> Iterator[HashingWriter]:
+        """Yields a hashing writer on a hidden partial file that becomes <id>.tar (and gets its sha256 record)
+        only if the block ends without an exception; otherwise nothing is kept and an earlier copy stays."""
         final = self.path(archive_id)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{archive_id}.", suffix=_PART_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as out:
-                size, digest = copy_hashing(reader, out)
-            if expected_sha256 is not None and digest != expected_sha256.lower():
-                raise ChecksumMismatch(
-                    f"archive {archive_id}: sha256 {digest} of {size} received bytes does not match {expected_sha256}"
-                )
+                writer = HashingWriter(out)
+                yield writer
             # A crash between the replace and the new record must leave no record rather than the old one.
             self._digest_path(archive_id).unlink(missing_ok=True)
             os.replace(tmp, final)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self._write_digest(archive_id, digest)
-        return ArchiveInfo(archive_id, size, digest)
+        self._write_digest(archive_id, writer.sha256)
+
+    def receive(self, archive_id: str, reader: Reader, expected_sha256: str | None = None) -> ArchiveInfo:
+        """Writes a stream to <id>.tar, hashing on the way; on a checksum mismatch nothing is kept."""
+        with self._writing(archive_id) as out:
+            copy_into(reader, out)
+            if expected_sha256 is not None and out.sha256 != expected_sha256.lower():
+                raise ChecksumMismatch(
+                    f"archive {archive_id}: sha256 {out.sha256} of {out.bytes} received bytes "
+                    f"does not match {expected_sha256}"
+                )
+        return ArchiveInfo(archive_id, out.bytes, out.sha256)
+
+    def write(self, archive_id: str, fill: Callable[[HashingWriter], T]) -> tuple[ArchiveInfo, T]:
+        """Creates <id>.tar from what `fill` writes (e.g. a tar stream), hashed on the way like a received archive;
+        returns its info and what `fill` returned."""
+        with self._writing(archive_id) as out:
+            result = fill(out)
+        return ArchiveInfo(archive_id, out.bytes, out.sha256), result
 
     def adopt(self, archive_id: str, source: Path) -> ArchiveInfo:
         """Moves a file (the kubelet's checkpoint) into the store; the original is gone afterwards either way,
@@ -110,6 +130,15 @@ class ArchiveStore:
             return open(self.path(archive_id), "rb")
         except FileNotFoundError:
             raise NotFound(f"archive {archive_id} not found on this node") from None
+
+    def verify(self, archive_id: str) -> ArchiveInfo:
+        """Re-hashes the archive and compares it with its record, so a corrupted file is never used."""
+        info = self.info(archive_id)
+        with self.open(archive_id) as f:
+            digest = file_sha256(f)
+        if digest != info.sha256:
+            raise ChecksumMismatch(f"archive {archive_id}: sha256 {digest} does not match the recorded {info.sha256}")
+        return info
 
     def delete_migration(self, migration_uid: str) -> list[str]:
         """Deletes every archive (and partial upload) whose id starts with "<migration-uid>-"; idempotent."""

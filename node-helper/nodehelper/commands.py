@@ -1,4 +1,5 @@
-"""The one place where buildah, skopeo and crictl command lines are built and run (list argv, never a shell)."""
+"""The one place where buildah, skopeo, crictl and iptables command lines are built and run (list argv, never a
+shell)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,10 @@ class Tools:
 
     def crictl(self, *args: str) -> list[str]:
         return ["crictl", "--runtime-endpoint", self.cri_endpoint, "--image-endpoint", self.cri_endpoint, *args]
+
+    def in_netns(self, netns: Path, *argv: str) -> list[str]:
+        """`argv` run in the network namespace pinned at `netns` (and in the helper's other namespaces)."""
+        return ["nsenter", f"--net={netns}", "--", *argv]
 
     def storage_ref(self, image: str) -> str:
         """containers-storage transport reference naming this node's store explicitly."""

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import criuconfig
+
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -28,6 +30,9 @@ class Config:
     storage_root: Path = Path("/var/lib/containers/storage")
     storage_runroot: Path = Path("/run/containers/storage")
     storage_driver: str = "overlay"
+    kubelet_pods_dir: Path = Path("/var/lib/kubelet/pods")
+    criu_config: Path = Path("/host/etc/criu/runc.conf")
+    criu_options: tuple[str, ...] = ()
 
     @property
     def archive_dir(self) -> Path:
@@ -61,4 +66,7 @@ class Config:
             storage_root=Path(env.get("PM_STORAGE_ROOT", d.storage_root)),
             storage_runroot=Path(env.get("PM_STORAGE_RUNROOT", d.storage_runroot)),
             storage_driver=env.get("PM_STORAGE_DRIVER", d.storage_driver),
+            kubelet_pods_dir=Path(env.get("KUBELET_PODS_DIR", d.kubelet_pods_dir)),
+            criu_config=Path(env.get("PM_CRIU_CONFIG", d.criu_config)),
+            criu_options=tuple(criuconfig.parse_options(env.get("PM_CRIU_OPTIONS", ""))),
         )

@@ -1,15 +1,11 @@
-"""CRIU dump statistics read from a checkpoint archive's stats-dump, without unpacking the archive."""
+"""CRIU dump statistics read from a checkpoint archive's stats-dump."""
 
 from __future__ import annotations
 
-import struct
-import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import HelperError
+from .criuimage import IMG_SERVICE_MAGIC, WIRE_VARINT, ImageError, archive_member, entries, fields
 
-IMG_SERVICE_MAGIC = 0x55105940
 STATS_MAGIC = 0x57093306
 _MAX_STATS_BYTES = 1 << 16
 
@@ -30,78 +26,20 @@ DUMP_STATS_FIELDS = {
     13: "shpages_skipped_parent",
     14: "shpages_written",
 }
-_WIRE_VARINT, _WIRE_FIXED64, _WIRE_LEN, _WIRE_FIXED32 = 0, 1, 2, 5
-
-
-class StatsError(HelperError):
-    pass
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise StatsError("truncated or oversized varint in stats-dump")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """Yields (field number, wire type, value) of a protobuf message; enough for the flat stats messages."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        value: int | bytes
-        if wire == _WIRE_VARINT:
-            value, pos = _varint(buf, pos)
-        elif wire == _WIRE_LEN:
-            length, pos = _varint(buf, pos)
-            value, pos = buf[pos : pos + length], pos + length
-        elif wire in (_WIRE_FIXED64, _WIRE_FIXED32):
-            width = 8 if wire == _WIRE_FIXED64 else 4
-            value, pos = int.from_bytes(buf[pos : pos + width], "little"), pos + width
-        else:
-            raise StatsError(f"unsupported protobuf wire type {wire} in stats-dump")
-        if pos > len(buf):
-            raise StatsError("truncated protobuf field in stats-dump")
-        yield number, wire, value
 
 
 def parse_stats_dump(data: bytes) -> dict[str, int]:
-    """Decodes a CRIU stats-dump image: two magics, a u32 size, then a StatsEntry whose field 1 is the dump stats."""
-    if len(data) < 12:
-        raise StatsError(f"stats-dump too short ({len(data)} bytes)")
-    magic, stats_magic, size = struct.unpack_from("<III", data)
-    if (magic, stats_magic) != (IMG_SERVICE_MAGIC, STATS_MAGIC):
-        raise StatsError(f"not a CRIU stats image (magics {magic:#x} {stats_magic:#x})")
-    entry = data[12 : 12 + size]
-    if len(entry) != size:
-        raise StatsError(f"stats-dump entry truncated: {len(entry)} of {size} bytes")
-    for number, _, value in _fields(entry):
-        if number == 1 and isinstance(value, bytes):
-            return {
-                DUMP_STATS_FIELDS[n]: v
-                for n, w, v in _fields(value)
-                if n in DUMP_STATS_FIELDS and w == _WIRE_VARINT and isinstance(v, int)
-            }
-    raise StatsError("stats-dump holds no dump statistics")
+    """Decodes a CRIU stats-dump image: one StatsEntry whose field 1 is the dump stats."""
+    for entry in entries(data, (IMG_SERVICE_MAGIC, STATS_MAGIC), "stats-dump"):
+        for number, _, value in fields(entry):
+            if number == 1 and isinstance(value, bytes):
+                return {
+                    DUMP_STATS_FIELDS[n]: v
+                    for n, w, v in fields(value)
+                    if n in DUMP_STATS_FIELDS and w == WIRE_VARINT and isinstance(v, int)
+                }
+    raise ImageError("stats-dump holds no dump statistics")
 
 
 def read_dump_stats(archive: Path) -> dict[str, int]:
-    """Finds stats-dump by walking tar headers (member data is skipped, not read) and parses it."""
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                if member.isfile() and member.name.removeprefix("./") == "stats-dump":
-                    if member.size > _MAX_STATS_BYTES:
-                        raise StatsError(f"stats-dump is implausibly large ({member.size} bytes)")
-                    f = tar.extractfile(member)
-                    return parse_stats_dump(f.read() if f else b"")
-    except tarfile.TarError as exc:
-        raise StatsError(f"{archive.name} is not a readable tar archive: {exc}") from None
-    raise StatsError(f"no stats-dump in {archive.name}")
+    return parse_stats_dump(archive_member(archive, "stats-dump", _MAX_STATS_BYTES))

@@ -3,16 +3,12 @@ without being killed (the kubelet checkpoint API leaves it running)."""
 
 from __future__ import annotations
 
-import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import validation
+from . import cgroups
 from .errors import HelperError, NotFound
-
-_MAX_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -43,32 +39,14 @@ V2 = _Interface("cgroup.freeze", "1", "0")
 
 
 class Freezer:
-    """Finds container cgroups under pod<uid> (cgroupfs) or *-pod<uid_with_underscores>.slice (systemd)."""
-
     def __init__(self, cgroup_root: Path, timeout: float = 10.0) -> None:
         self.cgroup_root = cgroup_root
         self.timeout = timeout
 
     def container_cgroups(self, pod_uid: str) -> list[tuple[Path, _Interface]]:
-        uid = validation.pod_uid(pod_uid)
-        pod_dir = re.compile(rf"(?:^|.*-)pod(?:{re.escape(uid)}|{re.escape(uid.replace('-', '_'))})(?:\.slice)?")
-        v1_root = self.cgroup_root / "freezer"
-        base, iface = (v1_root, V1) if v1_root.is_dir() else (self.cgroup_root, V2)
-        found: list[tuple[Path, _Interface]] = []
-        base_depth = len(base.parts)
-        for dirpath, dirnames, _ in os.walk(base):
-            here = Path(dirpath)
-            if pod_dir.fullmatch(here.name):
-                found.extend(
-                    (here / name, iface)
-                    for name in sorted(dirnames)
-                    # conmon shares the pod cgroup or has its own crio-conmon-*.scope: it must keep running.
-                    if "conmon" not in name and (here / name / iface.control).is_file()
-                )
-                dirnames.clear()
-            elif len(here.parts) - base_depth >= _MAX_DEPTH:
-                dirnames.clear()
-        return found
+        base = cgroups.hierarchy(self.cgroup_root, "freezer")
+        iface = V2 if base == self.cgroup_root else V1
+        return [(cgroup, iface) for cgroup in cgroups.container_cgroups(base, pod_uid, iface.control)]
 
     def freeze(self, pod_uid: str) -> list[str]:
         return self._set(pod_uid, frozen=True)

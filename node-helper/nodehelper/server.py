@@ -17,17 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import tlsconfig, transfer
+from . import startup, tlsconfig, transfer
 from .api import Helper
-from .archives import ArchiveStore
-from .commands import Tools
 from .config import Config
-from .containers import Containers
 from .errors import BadRequest, HelperError, MethodNotAllowed, NotFound
-from .freezer import Freezer
 from .httpbody import BodyReader, write_chunked
-from .images import Images
-from .kubelet import Kubelet
+from .podapi import PodApi
 
 log = logging.getLogger("nodehelper")
 
@@ -41,9 +36,25 @@ class HelperServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], ctx: ssl.SSLContext, helper: Helper) -> None:
+    def __init__(self, address: tuple[str, int], ctx: ssl.SSLContext, helper: Helper, pods: PodApi) -> None:
         self.ctx = ctx
         self.helper = helper
+        self.pods = pods
+        # The endpoints that take a JSON object and answer one: POST path -> what does it.
+        self.json_posts: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "/v1/checkpoint": helper.checkpoint,
+            "/v1/freeze": helper.freeze,
+            "/v1/thaw": helper.thaw,
+            "/v1/send": helper.send,
+            "/v1/images/checkpoint": helper.build_checkpoint_image,
+            "/v1/images/ensure": helper.ensure_images,
+            "/v1/network/cut": pods.cut_network,
+            "/v1/network/restore": pods.restore_network,
+            "/v1/kill": pods.kill,
+            "/v1/volumes/pack": pods.pack_volume,
+            "/v1/volumes/unpack": pods.unpack_volume,
+            "/v1/volumes/release": pods.release_volume,
+        }
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
@@ -62,17 +73,13 @@ class Handler(BaseHTTPRequestHandler):
     server: HelperServer
     timeout = IDLE_TIMEOUT
 
+    # Everything else (server.json_posts are the JSON POST endpoints): method, path, handler _<name>.
     routes: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", re.compile(r"/healthz"), "healthz"),
-        ("POST", re.compile(r"/v1/checkpoint"), "checkpoint"),
-        ("POST", re.compile(r"/v1/freeze"), "freeze"),
-        ("POST", re.compile(r"/v1/thaw"), "thaw"),
-        ("POST", re.compile(r"/v1/send"), "send"),
         ("PUT", re.compile(r"/v1/archives/(?P<id>[^/]+)"), "put_archive"),
-        ("POST", re.compile(r"/v1/images/checkpoint"), "image_checkpoint"),
-        ("POST", re.compile(r"/v1/images/ensure"), "images_ensure"),
         ("GET", re.compile(r"/v1/images/export"), "image_export"),
         ("GET", re.compile(r"/v1/restored"), "restored"),
+        ("GET", re.compile(r"/v1/pods/(?P<uid>[^/]+)/memory"), "pod_memory"),
         ("DELETE", re.compile(r"/v1/migrations/(?P<uid>[^/]+)"), "delete_migration"),
     ]
 
@@ -143,6 +150,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(status, {"error": message})
 
     def _route(self, method: str, path: str) -> tuple[Callable[..., int], dict[str, str]]:
+        if path in self.server.json_posts:
+            if method != "POST":
+                raise MethodNotAllowed(f"{method} not allowed on {path}")
+            return self._json_post, {"path": path}
         allowed = False
         for route_method, pattern, name in self.routes:
             match = pattern.fullmatch(path)
@@ -202,31 +213,16 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- endpoints ------------------------------------------------------------------------------------------
 
+    def _json_post(self, path: str) -> int:
+        return self._send_json(200, self.server.json_posts[path](self._json_body()))
+
     def _healthz(self) -> int:
         return self._send_json(200, self.server.helper.health())
-
-    def _checkpoint(self) -> int:
-        return self._send_json(200, self.server.helper.checkpoint(self._json_body()))
-
-    def _freeze(self) -> int:
-        return self._send_json(200, self.server.helper.freeze(self._json_body()))
-
-    def _thaw(self) -> int:
-        return self._send_json(200, self.server.helper.thaw(self._json_body()))
-
-    def _send(self) -> int:
-        return self._send_json(200, self.server.helper.send(self._json_body()))
 
     def _put_archive(self, id: str) -> int:
         encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
         answer = self.server.helper.receive(id, encoding, self.headers.get("X-Content-Sha256"), self.body)
         return self._send_json(200, answer)
-
-    def _image_checkpoint(self) -> int:
-        return self._send_json(200, self.server.helper.build_checkpoint_image(self._json_body()))
-
-    def _images_ensure(self) -> int:
-        return self._send_json(200, self.server.helper.ensure_images(self._json_body()))
 
     def _image_export(self) -> int:
         ref = self._param("image")
@@ -246,25 +242,11 @@ class Handler(BaseHTTPRequestHandler):
     def _restored(self) -> int:
         return self._send_json(200, self.server.helper.restored(self._param("namespace"), self._param("pod")))
 
+    def _pod_memory(self, uid: str) -> int:
+        return self._send_json(200, self.server.pods.memory(uid))
+
     def _delete_migration(self, uid: str) -> int:
         return self._send_json(200, self.server.helper.delete_migration(uid))
-
-
-def build_helper(config: Config) -> Helper:
-    tools = Tools(config.cri_endpoint, config.storage_root, config.storage_runroot, config.storage_driver)
-    kubelet_ctx = tlsconfig.kubelet_context(config.kubelet_ca_file, config.kubelet_insecure_tls)
-    return Helper(
-        node_name=config.node_name,
-        store=ArchiveStore(config.archive_dir),
-        kubelet=Kubelet(
-            config.node_ip, config.kubelet_port, kubelet_ctx, config.kubelet_token_file, config.kubelet_checkpoint_dir
-        ),
-        freezer=Freezer(config.cgroup_root),
-        images=Images(tools),
-        containers=Containers(tools),
-        peer_context=tlsconfig.client_context(config.tls_dir),
-        scratch_dir=config.scratch_dir,
-    )
 
 
 def main() -> None:
@@ -274,8 +256,9 @@ def main() -> None:
     )
     try:
         config = Config.from_env()
+        startup.configure_criu(config)
         server = HelperServer(
-            (config.node_ip, config.port), tlsconfig.server_context(config.tls_dir), build_helper(config)
+            (config.node_ip, config.port), tlsconfig.server_context(config.tls_dir), *startup.build_apis(config)
         )
     except (ValueError, OSError) as exc:
         log.error("node-helper cannot start: %s", exc)

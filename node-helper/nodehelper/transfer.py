@@ -47,18 +47,37 @@ def chunks(reader: Reader, size: int = CHUNK) -> Iterator[bytes]:
         yield chunk
 
 
-def copy_hashing(reader: Reader, out: BinaryIO) -> tuple[int, str]:
-    """Copies the stream to `out`, returning (bytes, sha256 hex) computed on the way."""
-    digest = hashlib.sha256()
-    total = 0
+class HashingWriter:
+    """Writes through to `out`, counting the bytes and hashing them, so nothing has to be read back to hash it."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.bytes = 0
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        self.bytes += len(data)
+        return self.out.write(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+def copy_into(reader: Reader, writer: HashingWriter) -> None:
     try:
         for chunk in chunks(reader):
-            digest.update(chunk)
-            out.write(chunk)
-            total += len(chunk)
+            writer.write(chunk)
     except zstandard.ZstdError as exc:
         raise BadRequest(f"corrupt zstd stream: {exc}") from None
-    return total, digest.hexdigest()
+
+
+def copy_hashing(reader: Reader, out: BinaryIO) -> tuple[int, str]:
+    """Copies the stream to `out`, returning (bytes, sha256 hex) computed on the way."""
+    writer = HashingWriter(out)
+    copy_into(reader, writer)
+    return writer.bytes, writer.sha256
 
 
 def file_sha256(f: BinaryIO) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import BadRequest
@@ -13,6 +14,13 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # Image references as CRI-O and skopeo accept them: name[:tag][@digest]; never an option (leading '-').
 _IMAGE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def field(body: dict[str, Any], name: str) -> Any:
+    """A required field of a JSON request body."""
+    if name not in body:
+        raise BadRequest(f"missing field {name!r}")
+    return body[name]
 
 
 def _check(pattern: re.Pattern[str], value: object, what: str) -> str:
@@ -40,6 +48,10 @@ def pod_name(value: object) -> str:
 
 def container_name(value: object) -> str:
     return _check(_DNS_LABEL, value, "container name")
+
+
+def volume_name(value: object) -> str:
+    return _check(_DNS_LABEL, value, "volume name")
 
 
 def image_ref(value: object) -> str:

@@ -15,7 +15,10 @@ from nodehelper.api import Helper
 from nodehelper.archives import ArchiveStore
 from nodehelper.errors import HelperError
 from nodehelper.freezer import Freezer
+from nodehelper.killer import Killer
+from nodehelper.podapi import PodApi
 from nodehelper.server import HelperServer
+from nodehelper.volumes import EmptyDirs
 
 
 def varint(n: int) -> bytes:
@@ -56,10 +59,19 @@ def stats_image(entry: bytes) -> bytes:
     return struct.pack("<III", 0x55105940, 0x57093306, len(entry)) + entry
 
 
-def build_archive(path: Path, stats: bytes | None, name: str = "stats-dump") -> None:
+DATA_DIR = Path(__file__).parent / "data"
+# checkpoint/files.img of a real checkpoint (CRIU 4.2.1, local cluster) of a python3 process holding open:
+# /data/seq (O_WRONLY|O_APPEND, 3893 bytes), /mem/blob (O_RDWR, 12345 bytes), /data/empty (O_RDONLY, 0 bytes).
+FILES_IMG = (DATA_DIR / "files.img").read_bytes()
+
+
+def build_archive(
+    path: Path, stats: bytes | None, name: str = "stats-dump", files_img: bytes | None = FILES_IMG
+) -> None:
     with tarfile.open(path, "w") as tar:
         for member, data in [
             ("checkpoint/pages-1.img", b"\0" * 300_000),
+            *([("checkpoint/files.img", files_img)] if files_img is not None else []),
             ("config.dump", b"{}"),
             *([(name, stats)] if stats is not None else []),
             ("rootfs-diff.tar", b"x" * 1000),
@@ -190,17 +202,27 @@ class RunningHelper:
     def __init__(self, root: Path, tls_dir: Path) -> None:
         self.store = ArchiveStore(root / "archives")
         self.images = FakeImages()
+        freezer = Freezer(root / "cgroup", timeout=1.0)
+        self.pods_dir = root / "pods"
         self.helper = Helper(
             node_name=root.name,
             store=self.store,
             kubelet=None,  # type: ignore[arg-type]  # set by the tests that need one
-            freezer=Freezer(root / "cgroup"),
+            freezer=freezer,
             images=self.images,  # type: ignore[arg-type]
             containers=None,  # type: ignore[arg-type]
             peer_context=tlsconfig.client_context(tls_dir),
             scratch_dir=root / "tmp",
         )
-        self.server = HelperServer(("127.0.0.1", 0), tlsconfig.server_context(tls_dir), self.helper)
+        self.pods = PodApi(
+            store=self.store,
+            containers=None,  # type: ignore[arg-type]  # set by the tests that need one
+            netcut=None,  # type: ignore[arg-type]
+            killer=Killer(freezer, timeout=1.0),
+            empty_dirs=EmptyDirs(self.pods_dir, poll=0.01),
+            cgroup_root=root / "cgroup",
+        )
+        self.server = HelperServer(("127.0.0.1", 0), tlsconfig.server_context(tls_dir), self.helper, self.pods)
         self.port = self.server.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -117,10 +117,10 @@ def test_adopt_deletes_the_original_when_the_copy_fails(tmp_path: Path, monkeypa
     store = ArchiveStore(tmp_path / "archives")
     monkeypatch.setattr(archives.os, "rename", _cross_device)
 
-    def disk_full(reader: object, out: object) -> tuple[int, str]:
+    def disk_full(reader: object, out: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(archives, "copy_hashing", disk_full)
+    monkeypatch.setattr(archives, "copy_into", disk_full)
     with pytest.raises(OSError, match="No space"):
         store.adopt("uid-app", original)
     assert not original.exists()

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 from nhtestlib import DUMP, build_archive, field_bytes, field_varint, stats_image
-from nodehelper.criustats import StatsError, parse_stats_dump, read_dump_stats
+from nodehelper.criuimage import ImageError
+from nodehelper.criustats import parse_stats_dump, read_dump_stats
 
 
 def test_parses_dump_stats_and_skips_restore_and_unknown_fields(tmp_path: Path) -> None:
@@ -31,14 +32,14 @@ def test_member_with_dot_slash_prefix_is_found(tmp_path: Path) -> None:
 def test_archive_without_stats_dump(tmp_path: Path) -> None:
     archive = tmp_path / "cp.tar"
     build_archive(archive, None)
-    with pytest.raises(StatsError, match="no stats-dump"):
+    with pytest.raises(ImageError, match="no stats-dump"):
         read_dump_stats(archive)
 
 
 def test_not_a_tar(tmp_path: Path) -> None:
     archive = tmp_path / "cp.tar"
     archive.write_bytes(b"not a tar at all" * 100)
-    with pytest.raises(StatsError, match="not a readable tar"):
+    with pytest.raises(ImageError, match="not a readable tar"):
         read_dump_stats(archive)
 
 
@@ -46,12 +47,12 @@ def test_not_a_tar(tmp_path: Path) -> None:
     "data, message",
     [
         (b"\x40\x59", "too short"),
-        (struct.pack("<III", 0x55105940, 0x12345678, 0), "not a CRIU stats image"),
+        (struct.pack("<III", 0x55105940, 0x12345678, 0), "not the expected CRIU image"),
         (struct.pack("<III", 0x55105940, 0x57093306, 50) + b"\x0a\x02", "truncated"),
         (stats_image(field_bytes(2, b"")), "no dump statistics"),
         (stats_image(b"\x0a\x05\x08\xff\xff"), "truncated"),
     ],
 )
 def test_rejects_malformed_stats(data: bytes, message: str) -> None:
-    with pytest.raises(StatsError, match=message):
+    with pytest.raises(ImageError, match=message):
         parse_stats_dump(data)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nhtestlib import DUMP, RunningHelper, build_archive, field_bytes, stats_image
+from nhtestlib import DUMP, FILES_IMG, RunningHelper, build_archive, field_bytes, stats_image
 from nodehelper import tlsconfig
 from nodehelper.errors import UpstreamError
 
@@ -145,14 +145,15 @@ def test_send_to_peer_that_refuses_reports_its_error(
 
 
 class FakeKubelet:
-    def __init__(self, checkpoint_dir: Path) -> None:
+    def __init__(self, checkpoint_dir: Path, files_img: bytes | None = FILES_IMG) -> None:
         self.checkpoint_dir = checkpoint_dir
+        self.files_img = files_img
         self.calls: list[tuple[str, str, str, int]] = []
 
     def checkpoint(self, namespace: str, pod: str, container: str, timeout_seconds: int) -> Path:
         self.calls.append((namespace, pod, container, timeout_seconds))
         path = self.checkpoint_dir / f"checkpoint-{pod}_{namespace}-{container}-2025-01-01T00:00:00Z.tar"
-        build_archive(path, stats_image(field_bytes(1, DUMP)))
+        build_archive(path, stats_image(field_bytes(1, DUMP)), files_img=self.files_img)
         return path
 
 
@@ -173,7 +174,21 @@ def test_checkpoint_moves_kubelet_archive_and_reports_stats(
         body["bytes"] == archive.stat().st_size and body["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
     )
     assert body["stats"]["frozen_time"] == 56789 and body["stats"]["pages_written"] == 2**33 + 5
+    assert {"path": "/mem/blob", "size": 12345} in body["openFiles"] and "openFilesError" not in body
     assert tarfile.is_tarfile(archive)
+
+
+def test_checkpoint_without_readable_open_files_still_succeeds(
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext, tmp_path: Path
+) -> None:
+    source, _ = helpers
+    (tmp_path / "kubelet").mkdir()
+    source.helper.kubelet = FakeKubelet(tmp_path / "kubelet", files_img=b"garbage")  # type: ignore[assignment]
+    request = {"namespace": "default", "pod": "web", "container": "app", "id": "mig1-app"}
+    status, body = call(source, "POST", "/v1/checkpoint", request, ctx=ctx)
+    assert status == 200, body
+    assert body["openFiles"] == [] and "files.img" in body["openFilesError"]
+    assert body["stats"]["frozen_time"] == 56789
 
 
 def test_freeze_and_thaw_through_the_api(helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext) -> None:

@@ -1,0 +1,61 @@
+"""What the helper does at start: build the API objects from the configuration, and set the node's CRIU options."""
+
+from __future__ import annotations
+
+import logging
+
+from . import criuconfig, tlsconfig
+from .api import Helper
+from .archives import ArchiveStore
+from .commands import Tools
+from .config import Config
+from .containers import Containers
+from .freezer import Freezer
+from .images import Images
+from .killer import Killer
+from .kubelet import Kubelet
+from .netcut import NetworkCut
+from .podapi import PodApi
+from .volumes import EmptyDirs
+
+log = logging.getLogger("nodehelper")
+
+
+def build_apis(config: Config) -> tuple[Helper, PodApi]:
+    tools = Tools(config.cri_endpoint, config.storage_root, config.storage_runroot, config.storage_driver)
+    kubelet_ctx = tlsconfig.kubelet_context(config.kubelet_ca_file, config.kubelet_insecure_tls)
+    store = ArchiveStore(config.archive_dir)
+    freezer = Freezer(config.cgroup_root)
+    containers = Containers(tools)
+    helper = Helper(
+        node_name=config.node_name,
+        store=store,
+        kubelet=Kubelet(
+            config.node_ip, config.kubelet_port, kubelet_ctx, config.kubelet_token_file, config.kubelet_checkpoint_dir
+        ),
+        freezer=freezer,
+        images=Images(tools),
+        containers=containers,
+        peer_context=tlsconfig.client_context(config.tls_dir),
+        scratch_dir=config.scratch_dir,
+    )
+    pods = PodApi(
+        store=store,
+        containers=containers,
+        netcut=NetworkCut(tools),
+        killer=Killer(freezer),
+        empty_dirs=EmptyDirs(config.kubelet_pods_dir),
+        cgroup_root=config.cgroup_root,
+    )
+    return helper, pods
+
+
+def configure_criu(config: Config) -> None:
+    """Keeps the node's CRIU options for runc (our block in /etc/criu/runc.conf) as PM_CRIU_OPTIONS says."""
+    changed = criuconfig.apply(config.criu_config, list(config.criu_options))
+    log.info(
+        "CRIU options in %s: %s (%s)",
+        config.criu_config,
+        " ".join(config.criu_options) or "none",
+        "updated" if changed else "unchanged",
+    )
