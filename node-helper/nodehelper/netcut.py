@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from .commands import CommandError, Runner, Tools, run
+from .errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,15 @@ class NetworkCut:
 
     def cut(self, netns: Path) -> list[str]:
         """Installs the chain and the jumps where missing (idempotent); returns the families now cut."""
+        if not netns.exists():
+            raise NotFound(f"network namespace {netns} is gone (the sandbox was stopped)")
         return [binary for binary in ("iptables", "ip6tables") if self._apply(netns, binary, cut=True)]
 
     def restore(self, netns: Path) -> list[str]:
-        """Removes every jump and the chain (idempotent); returns the families it looked at."""
+        """Removes every jump and the chain (idempotent); returns the families it looked at: none when the
+        namespace is gone with its stopped sandbox, as nothing is cut then."""
+        if not netns.exists():
+            return []
         return [binary for binary in ("iptables", "ip6tables") if self._apply(netns, binary, cut=False)]
 
     def _apply(self, netns: Path, binary: str, cut: bool) -> bool:

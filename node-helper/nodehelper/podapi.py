@@ -45,7 +45,7 @@ class PodApi:
         netns = self.containers.sandbox_netns(uid)
         families = (self.netcut.cut if cut else self.netcut.restore)(netns)
         what = "cut" if cut else "restored"
-        log.info("%s the network of pod %s (netns %s, %s)", what, uid, netns.name, "+".join(families))
+        log.info("%s the network of pod %s (netns %s, %s)", what, uid, netns.name, "+".join(families) or "gone")
         return {"cut": cut}
 
     def kill(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ PODS = json.loads((DATA_DIR / "crictl-pods.json").read_text())
 INSPECTP = json.loads((DATA_DIR / "crictl-inspectp.json").read_text())
 INSPECTP_HOSTNET = json.loads((DATA_DIR / "crictl-inspectp-hostnetwork.json").read_text())
 UID = PODS["items"][0]["metadata"]["uid"]
-NETNS = "/var/run/netns/5835ff77-3aa9-4e44-8aa5-879078eff7b2"
+PINNED = "/var/run/netns/5835ff77-3aa9-4e44-8aa5-879078eff7b2"  # in crictl-inspectp.json
 EMPTY = ["-P INPUT ACCEPT", "-P FORWARD ACCEPT", "-P OUTPUT ACCEPT"]
 
 
@@ -66,17 +66,16 @@ class FakeIptables:
 
 
 class FakeNode:
-    """crictl and iptables (through nsenter) of one node."""
+    """crictl and iptables (through nsenter) of one node; the pinned netns lives under `netns_dir` instead."""
 
-    def __init__(self, inspectp: dict[str, Any] = INSPECTP, ipv6: bool = True) -> None:
-        self.inspectp = inspectp
+    def __init__(self, netns_dir: Path, inspectp: dict[str, Any] = INSPECTP, ipv6: bool = True) -> None:
+        self.netns = netns_dir / Path(PINNED).name
+        self.netns.touch()
+        self.inspectp = json.loads(json.dumps(inspectp).replace(PINNED, str(self.netns)))
         self.tables = {"iptables": FakeIptables(), "ip6tables": FakeIptables()}
         self.ipv6 = ipv6
-        self.netns: set[str] = set()
-        self.calls: list[list[str]] = []
 
     def __call__(self, argv: Sequence[str]) -> str:
-        self.calls.append(list(argv))
         if argv[0] == "crictl":
             sub = argv[5]
             if sub == "pods":
@@ -84,8 +83,7 @@ class FakeNode:
                 return json.dumps(PODS if label == f"io.kubernetes.pod.uid={UID}" else {"items": []})
             assert sub == "inspectp" and argv[-1] == PODS["items"][0]["id"]
             return json.dumps(self.inspectp)
-        assert argv[:2] == ["nsenter", f"--net={NETNS}"] and argv[2] == "--" and argv[4:6] == ["-w", "5"]
-        self.netns.add(argv[1])
+        assert argv[:3] == ["nsenter", f"--net={self.netns}", "--"] and argv[4:6] == ["-w", "5"]
         if argv[3] == "ip6tables" and not self.ipv6:
             raise CommandError(argv, 3, "ip6tables v1.8.11 (nf_tables): can't initialize ip6tables table `filter'")
         return self.tables[argv[3]].run(list(argv[6:]))
@@ -102,9 +100,9 @@ CUT = EMPTY + [
 
 
 @pytest.fixture
-def node(helpers: tuple[RunningHelper, RunningHelper]) -> tuple[RunningHelper, FakeNode]:
+def node(helpers: tuple[RunningHelper, RunningHelper], tmp_path: Path) -> tuple[RunningHelper, FakeNode]:
     source, _ = helpers
-    fake = FakeNode()
+    fake = FakeNode(tmp_path)
     source.pods.containers = Containers(TOOLS, runner=fake)
     source.pods.netcut = NetworkCut(TOOLS, runner=fake)
     return source, fake
@@ -130,23 +128,33 @@ def test_cut_drops_all_but_loopback_first_in_input_and_output_and_restore_remove
     assert fake.tables["iptables"].listing().splitlines() == [*EMPTY, "-A INPUT -p tcp -j ACCEPT", "-A OUTPUT -j ACCEPT"]
     assert fake.tables["ip6tables"].listing().splitlines() == EMPTY
     assert call(helper, "POST", "/v1/network/restore", {"podUID": UID}, ctx=ctx) == (200, {"cut": False})
-    assert fake.netns == {f"--net={NETNS}"}
 
 
-def test_a_half_installed_cut_is_completed_and_a_doubled_jump_fully_removed() -> None:
-    fake = FakeNode()
+def test_a_stopped_sandbox_cannot_be_cut_and_has_nothing_to_restore(
+    node: tuple[RunningHelper, FakeNode], pki: dict[str, Path]
+) -> None:
+    helper, fake = node
+    ctx = tlsconfig.client_context(pki["node"])
+    fake.netns.unlink()  # CRI-O removed the pinned namespace when the sandbox stopped; crictl still names it
+    status, body = call(helper, "POST", "/v1/network/cut", {"podUID": UID}, ctx=ctx)
+    assert status == 404 and "is gone" in body["error"]
+    assert call(helper, "POST", "/v1/network/restore", {"podUID": UID}, ctx=ctx) == (200, {"cut": False})
+
+
+def test_a_half_installed_cut_is_completed_and_a_doubled_jump_fully_removed(tmp_path: Path) -> None:
+    fake = FakeNode(tmp_path)
     cut = NetworkCut(TOOLS, runner=fake)
     fake.tables["iptables"] = FakeIptables(["-N PODMIGRATION-CUT", "-A PODMIGRATION-CUT -j DROP"])
-    cut.cut(Path(NETNS))
+    cut.cut(fake.netns)
     assert fake.tables["iptables"].listing().splitlines() == CUT
     fake.tables["iptables"].run(["-A", "INPUT", "-j", "PODMIGRATION-CUT"])
-    cut.restore(Path(NETNS))
+    cut.restore(fake.netns)
     assert fake.tables["iptables"].listing().splitlines() == EMPTY
 
 
-def test_a_namespace_without_ipv6_is_cut_for_ipv4_only() -> None:
-    fake = FakeNode(ipv6=False)
-    assert NetworkCut(TOOLS, runner=fake).cut(Path(NETNS)) == ["iptables"]
+def test_a_namespace_without_ipv6_is_cut_for_ipv4_only(tmp_path: Path) -> None:
+    fake = FakeNode(tmp_path, ipv6=False)
+    assert NetworkCut(TOOLS, runner=fake).cut(fake.netns) == ["iptables"]
     assert fake.tables["iptables"].listing().splitlines() == CUT
 
 
@@ -155,16 +163,17 @@ class BrokenIptables(FakeIptables):
         raise CommandError(["iptables", *args], 4, "iptables v1.8.11 (nf_tables): no nf_tables")
 
 
-def test_ipv4_failure_fails_the_cut() -> None:
-    fake = FakeNode()
+def test_ipv4_failure_fails_the_cut(tmp_path: Path) -> None:
+    fake = FakeNode(tmp_path)
     fake.tables["iptables"] = BrokenIptables()
     with pytest.raises(CommandError, match="no nf_tables"):
-        NetworkCut(TOOLS, runner=fake).cut(Path(NETNS))
+        NetworkCut(TOOLS, runner=fake).cut(fake.netns)
 
 
-def test_the_netns_comes_from_the_sandbox_and_a_host_network_pod_is_refused() -> None:
-    assert Containers(TOOLS, runner=FakeNode()).sandbox_netns(UID) == Path(NETNS)
+def test_the_netns_comes_from_the_sandbox_and_a_host_network_pod_is_refused(tmp_path: Path) -> None:
+    fake = FakeNode(tmp_path)
+    assert Containers(TOOLS, runner=fake).sandbox_netns(UID) == fake.netns
     with pytest.raises(NotFound, match="no sandbox of pod 00000000"):
-        Containers(TOOLS, runner=FakeNode()).sandbox_netns("00000000-1111-2222-3333-444444444444")
+        Containers(TOOLS, runner=fake).sandbox_netns("00000000-1111-2222-3333-444444444444")
     with pytest.raises(BadRequest, match="network mode NODE"):
-        Containers(TOOLS, runner=FakeNode(inspectp=INSPECTP_HOSTNET)).sandbox_netns(UID)
+        Containers(TOOLS, runner=FakeNode(tmp_path, inspectp=INSPECTP_HOSTNET)).sandbox_netns(UID)
