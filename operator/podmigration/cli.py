@@ -20,11 +20,8 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from . import api, phases
-from .helperclient import helpers_from_pods
 from .kube import Kube, api_message, status_code
-from .owners import read_owner
-from .preflight import preflight
-from .volumes import read_claims
+from .preflight import check_in_cluster
 from .status import parse_time
 
 Obj = dict[str, Any]
@@ -188,12 +185,7 @@ def timings(status: Obj) -> str:
 
 def do_dry_run(kube: Kube, args: argparse.Namespace, term: Terminal) -> int:
     spec = {"podName": args.pod, "targetNode": args.target}
-    pod = kube.get_pod(args.namespace, args.pod)
-    helpers = helpers_from_pods(kube.list_pods(args.helper_namespace, api.HELPER_LABEL_SELECTOR), 0)
-    claims = read_claims(pod, lambda name: kube.get_claim(args.namespace, name), kube.get_volume) if pod else {}
-    owner = read_owner(pod, kube.get_owner) if pod else None
-    plan = preflight(spec, args.namespace, pod, kube.list_nodes(), {n: h.ready for n, h in helpers.items()},
-                     claims=claims, owner=owner)
+    _, plan = check_in_cluster(kube, spec, args.namespace, args.helper_namespace)
     if plan.ok:
         print(f"pod {args.namespace}/{args.pod} can migrate from {plan.source_node} to {plan.target_node}",
               file=term.out)

@@ -31,6 +31,13 @@ def _number(name: str, default: float) -> float:
     return value
 
 
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = os.environ.get(name) or default
+    if raw not in allowed:
+        raise SystemExit(f"environment variable {name}={raw!r} must be one of {', '.join(allowed)}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Config:
     helper_namespace: str
@@ -47,6 +54,12 @@ class Config:
     #: Migrations that may run at once out of one node, and in the whole cluster (KubeVirt's defaults).
     max_outbound_per_node: int = 2
     max_per_cluster: int = 5
+    #: The MutatingWebhookConfiguration that turns StatefulSet pods being handed over into restores.
+    handover_webhook: str = ""
+    #: Eviction strategy of pods whose own label and namespace label say nothing: "evict" or "migrate".
+    eviction_default: str = "evict"
+    #: Where the admission webhooks' serving certificate is (tls.crt, tls.key); empty: no webhooks served.
+    webhook_tls_dir: str = ""
     #: The operator's own image: the replacement's volume gate runs it (present on every helper node).
     image: str = ""
     #: Expected downtime = base + per GiB of the pod's memory; the preflight warns of liveness probes that give
@@ -67,6 +80,9 @@ class Config:
             max_outbound_per_node=int(_number("PM_MAX_OUTBOUND_PER_NODE", 2)),
             max_per_cluster=int(_number("PM_MAX_PER_CLUSTER", 5)),
             image=os.environ.get("PM_IMAGE", ""),
+            handover_webhook=os.environ.get("PM_HANDOVER_WEBHOOK", ""),
+            eviction_default=_choice("PM_EVICTION_DEFAULT", ("evict", "migrate"), "evict"),
+            webhook_tls_dir=os.environ.get("PM_WEBHOOK_TLS_DIR", ""),
             downtime_base_seconds=_number("PM_DOWNTIME_BASE_SECONDS", 2.0),
             downtime_seconds_per_gib=_number("PM_DOWNTIME_SECONDS_PER_GIB", 30.0),
         )

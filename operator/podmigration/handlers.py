@@ -9,16 +9,22 @@ or ``python -m podmigration``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import kopf
 
+from . import admission  # noqa: F401  (registers the admission webhooks)
 from . import api, phases
 from .config import Config
 from .events import kopf_events
 from .helperclient import HelperClient
 from .kube import Kube, load_config
 from .migration import Deps, MigrationRunner
+
+
+#: Where the admission webhooks listen (the chart's Service maps 443 to it).
+WEBHOOK_PORT = 8443
 
 
 @kopf.on.startup()
@@ -35,6 +41,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # kopf's default pool (min(32, CPUs + 4)) would silently queue migrations beyond that.
     settings.execution.max_workers = config.max_concurrent_migrations
     memo.deps = Deps(kube=Kube(), helpers=HelperClient(config), config=config, events=kopf_events)
+    if config.webhook_tls_dir:
+        # The chart's webhook configurations name the Service in front of this port and carry its CA.
+        tls = Path(config.webhook_tls_dir)
+        settings.admission.server = kopf.WebhookServer(addr="0.0.0.0", port=WEBHOOK_PORT,
+                                                       certfile=str(tls / "tls.crt"), pkeyfile=str(tls / "tls.key"))
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:

@@ -117,6 +117,9 @@ class Kube:
             if status_code(exc) not in (404, 409):
                 raise
 
+    def get_namespace(self, name: str) -> Obj | None:
+        return self._get(self._dyn.resources.get(api_version="v1", kind="Namespace"), name)
+
     # nodes and services
     def list_nodes(self) -> list[Obj]:
         return _plain(self._nodes.get())["items"]
@@ -128,6 +131,14 @@ class Kube:
     def get_owner(self, namespace: str, kind: str, name: str, api_version: str = "apps/v1") -> Obj | None:
         """The pod's controller object (ReplicaSet, StatefulSet, Job, ...), or None when it is gone."""
         return self._get(self._dyn.resources.get(api_version=api_version, kind=kind), name, namespace)
+
+    def set_webhook_match(self, configuration: str, expression: str) -> None:
+        """Replace the match condition of the (single) webhook of a MutatingWebhookConfiguration."""
+        resource = self._dyn.resources.get(api_version="admissionregistration.k8s.io/v1",
+                                           kind="MutatingWebhookConfiguration")
+        patch = [{"op": "replace", "path": "/webhooks/0/matchConditions",
+                  "value": [{"name": "handover", "expression": expression}]}]
+        resource.patch(body=patch, name=configuration, content_type="application/json-patch+json")
 
     # volumes and events
     def get_claim(self, namespace: str, name: str) -> Obj | None:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from kopf import DaemonStoppingReason
 
-from . import api, fencing, limits, owners, phases, podspec, sourcehealth, volumes
+from . import api, fencing, handover, limits, owners, phases, podspec, sourcehealth, volumes
 from . import status as st
 from .config import Config
 from .events import EventSink
@@ -368,7 +368,8 @@ class MigrationRunner:
         migration = self._write(migration, {
             "sourceNode": plan.source_node,
             "targetNode": plan.target_node,
-            "targetPod": podspec.replacement_name(pod["metadata"]["name"], migration["metadata"]["uid"]),
+            "targetPod": (pod["metadata"]["name"] if owners.strategy_for(pod).same_name
+                          else podspec.replacement_name(pod["metadata"]["name"], migration["metadata"]["uid"])),
             "sourcePodUID": pod["metadata"]["uid"],
             "sourceRestarts": sourcehealth.restart_counts(pod),
             "owner": owners.strategy_for(pod).record(owner),
@@ -497,7 +498,12 @@ class MigrationRunner:
                                                   container["name"], image, timeout=self._remaining(migration))
             container["image"] = image
             migration = self._write(migration, {"containers": containers})
-        replacement = self._ensure_replacement(migration)
+        if owners.by_kind((status.get("owner") or {}).get("kind")).same_name:
+            if self._source_pod(migration) is not None:
+                self._check_owner(migration)  # last moment to roll back: the source is deleted next
+            replacement = self._handed_over_replacement(migration, stop)
+        else:
+            replacement = self._ensure_replacement(migration)
         migration = self._place_volumes(migration, replacement, target)
         name = replacement["metadata"]["name"]
         self._progress(migration, f"waiting for pod {name} to be Running and Ready on {status['targetNode']}")
@@ -510,10 +516,8 @@ class MigrationRunner:
         fresh = sorted(c["name"] for c in containers if not restored.get(c["name"]))
         if fresh:
             raise RuntimeError(f"containers {', '.join(fresh)} of pod {name} started fresh instead of being restored")
-        source = self._require_source(migration)
-        changed = owners.strategy_for(source).changed(status.get("owner") or {}, self._owner(source))
-        if changed:
-            raise Interrupt(phases.FAILED, "OwnerChanged", f"{changed}; the source is kept and its owner decides")
+        if not owners.by_kind((status.get("owner") or {}).get("kind")).same_name:
+            self._check_owner(migration)  # the hand-over to it comes next, in Finalizing
         return self._transition(migration, phases.FINALIZING,
                                 message=f"pod {name} is Running, Ready and restored on {status['targetNode']}")
 
@@ -536,6 +540,58 @@ class MigrationRunner:
             migration = self._write(migration, {"volumes": moved})
         self.d.helpers.release_volumes(target, uid, api.VOLUMES_GATE_VOLUME, timeout=self._remaining(migration))
         return self._progress(migration, f"{len(moved)} volume(s) in place on {migration['status']['targetNode']}")
+
+    def _handed_over_replacement(self, migration: Obj, stop: StopFlag) -> Obj:
+        """The owner recreates the pod under its own name: list it for the webhook, end the source (killed
+        frozen), then wait for the owner's new pod, which the webhook has made the restore.
+
+        From the source's deletion on there is no source to roll back to: a rollback then deletes the
+        replacement with the webhook no longer matching, and the owner starts the pod fresh.
+        """
+        status = migration["status"]
+        name = status["targetPod"]
+        source = self._source_pod(migration)
+        if source is not None:
+            if not status.get("handover"):
+                migration = self._write(migration, {"handover": {"pod": name}})
+            self._sync_handover()
+            self._progress(migration, f"handing pod {name} over to its {status['owner']['kind']}: the source is killed "
+                                      "and deleted, the pod its controller recreates is the restore")
+            self._kill_source(source, status["sourceNode"], None, stop)
+        while True:
+            pod = self.d.kube.get_pod(self.namespace, name)
+            if pod is not None and pod["metadata"]["uid"] != status.get("sourcePodUID"):
+                if (pod["metadata"].get("annotations") or {}).get(api.MIGRATION_ANNOTATION) != self.name:
+                    raise RuntimeError(f"pod {name} was recreated without its restore (the handover webhook did not "
+                                       "run): its state is lost")
+                return pod
+            migration = self._pause(self.d.config.poll_seconds, stop)
+
+    def _check_owner(self, migration: Obj) -> None:
+        """Roll back when the pod's owner changed since Preparing (scaled, rolled out, suspended, deleted)."""
+        recorded = migration["status"].get("owner") or {}
+        if not recorded.get("name"):
+            return
+        owner = self.d.kube.get_owner(self.namespace, recorded["kind"], recorded["name"],
+                                      recorded.get("apiVersion") or "apps/v1")
+        changed = owners.by_kind(recorded["kind"]).changed(recorded, owner)
+        if changed:
+            raise Interrupt(phases.FAILED, "OwnerChanged", f"{changed}; the source is kept and its owner decides")
+
+    def _sync_handover(self) -> None:
+        """Rebuild the handover webhook's match condition from every unfinished migration."""
+        if not self.d.config.handover_webhook:
+            raise RuntimeError("PM_HANDOVER_WEBHOOK is not set: StatefulSet pods cannot be handed over")
+        with handover.SYNC_LOCK:
+            pods = handover.handed_over(self.d.kube.list_migrations(None))
+            self.d.kube.set_webhook_match(self.d.config.handover_webhook, handover.match_expression(pods))
+
+    def _end_handover(self, migration: Obj) -> Obj:
+        if not (migration.get("status") or {}).get("handover"):
+            return migration
+        migration = self._write(migration, {"handover": None})
+        self._sync_handover()
+        return migration
 
     def _ensure_replacement(self, migration: Obj) -> Obj:
         """Create the replacement once; a pod of that name that is not ours is an error, not adopted."""
@@ -582,6 +638,7 @@ class MigrationRunner:
             else:
                 self._kill_source(source_pod, status["sourceNode"],
                                   self.d.kube.get_pod(self.namespace, status["targetPod"]), stop)
+        migration = self._end_handover(migration)
         self._cleanup(migration)
         kept = " (source kept running)" if migration["spec"].get("keepSource") else ""
         return self._transition(migration, phases.SUCCEEDED,
@@ -703,6 +760,8 @@ class MigrationRunner:
         rollback = status["rollback"]
         touched = status.get("phase") in (phases.CHECKPOINTING, phases.TRANSFERRING, phases.RESTORING)
         try:
+            # First, so that an owner recreating the discarded pod starts it fresh, not as a restore.
+            migration = self._end_handover(migration)
             replacement = self.d.kube.get_pod(self.namespace, status["targetPod"]) if status.get("targetPod") else None
             if replacement and (replacement["metadata"].get("annotations") or {}).get(
                     api.MIGRATION_ANNOTATION) == self.name:

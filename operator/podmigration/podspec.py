@@ -46,14 +46,24 @@ def replacement_pod(pod: Obj, *, migration_name: str, migration_uid: str, target
     meta.update(name=replacement_name(pod["metadata"]["name"], migration_uid),
                 labels=original_labels(pod), annotations=annotations)
 
-    spec = copy.deepcopy(pod["spec"])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": restore_spec(pod["spec"], migration_uid=migration_uid, target_node=target_node)}
+
+
+def restore_spec(spec: Obj, *, migration_uid: str, target_node: str) -> Obj:
+    """A pod spec turned into the restore of this migration's checkpoints: checkpoint images never pulled,
+    init containers dropped (they already ran; their effects are in the checkpoint), bound to the target.
+
+    Shared by the replacement built from the source and the StatefulSet pod its controller recreates.
+    """
+    spec = copy.deepcopy(spec)
     spec.pop("initContainers", None)
     spec.pop("ephemeralContainers", None)
     for container in spec["containers"]:
         container["image"] = api.checkpoint_image(migration_uid, container["name"])
         container["imagePullPolicy"] = "Never"
     spec["nodeName"] = target_node
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+    return spec
 
 
 def base_images(pod: Obj) -> list[str]:

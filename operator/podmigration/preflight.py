@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import api
-from .owners import strategy_for
+from .helperclient import helpers_from_pods
+from .owners import read_owner, strategy_for
 from .refusals import Refusal
 from .scheduling import choose_target, target_refusals
-from .volumes import volume_refusals
+from .volumes import read_claims, volume_refusals
 
 Obj = dict[str, Any]
 
@@ -92,3 +93,15 @@ def preflight(spec: Obj, namespace: str, pod: Obj | None, nodes: list[Obj], help
         refusals.append(Refusal("NoTargetAvailable",
                                 f"no node can take pod {namespace}/{pod_name}" + (f": {why}" if why else "")))
     return Plan(source, chosen, refusals)
+
+
+def check_in_cluster(kube: Any, spec: Obj, namespace: str, helper_namespace: str) -> tuple[Obj | None, Plan]:
+    """Read what preflight needs (pod, nodes, helpers, claims, owner) through ``kube`` and check ``spec``;
+    for callers outside a migration (``kubectl migrate --dry-run``, the eviction webhook). Returns (pod, plan)."""
+    pod = kube.get_pod(namespace, spec["podName"])
+    helpers = helpers_from_pods(kube.list_pods(helper_namespace, api.HELPER_LABEL_SELECTOR), 0)
+    claims = read_claims(pod, lambda name: kube.get_claim(namespace, name), kube.get_volume) if pod else {}
+    owner = read_owner(pod, kube.get_owner) if pod else None
+    plan = preflight(spec, namespace, pod, kube.list_nodes(), {n: h.ready for n, h in helpers.items()},
+                     claims=claims, owner=owner)
+    return pod, plan

@@ -67,6 +67,7 @@ class FakeKube:
         self.delete_graces: dict[str, int | None] = {}
         self.deleted_pods: list[str] = []
         self.on_get_migration: list[Any] = []  # callbacks run before each get_migration (scripted progress)
+        self.webhook_matches: list[tuple[str, str]] = []  # (configuration, CEL) as the operator set them
         self.owners: dict[tuple[str, str], Obj] = {}  # (kind, name) -> controller object (ReplicaSet, ...)
         self.claims: dict[str, Obj] = {}  # claim name -> PersistentVolumeClaim (namespace "default")
         self.volumes: dict[str, Obj] = {}  # PersistentVolume name -> object
@@ -118,6 +119,9 @@ class FakeKube:
 
     def get_owner(self, namespace: str, kind: str, name: str, api_version: str = "apps/v1") -> Obj | None:
         return copy.deepcopy(self.owners.get((kind, name)))
+
+    def set_webhook_match(self, configuration: str, expression: str) -> None:
+        self.webhook_matches.append((configuration, expression))
 
     def get_claim(self, namespace: str, name: str) -> Obj | None:
         return copy.deepcopy(self.claims.get(name))
@@ -301,7 +305,7 @@ class FakeClock:
 
 SERVICE = {"metadata": {"name": "counter"}, "spec": {"selector": {"app": "counter"}}}
 CONFIG = Config(helper_namespace="pm", helper_port=9443, tls_dir=None, helper_server_name="", poll_seconds=1,
-                retry_seconds=1, image="localhost/podmigration:test")
+                retry_seconds=1, image="localhost/podmigration:test", handover_webhook="pm-statefulset-handover")
 
 
 def start(world: tuple, **spec: Any) -> tuple[Obj, str]:

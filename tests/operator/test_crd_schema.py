@@ -84,3 +84,38 @@ def test_every_schema_node_uses_only_schema_keywords():
         return bad
 
     assert walk(SCHEMA, "") == []
+
+
+def _unknown_fields(value, schema, path="status"):
+    """Paths of ``value`` the schema would prune (the API server drops fields a structural schema lacks)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    if isinstance(value, dict):
+        props, extra = schema.get("properties"), schema.get("additionalProperties")
+        found = []
+        for key, item in value.items():
+            sub = (props or {}).get(key) or extra
+            found += [f"{path}.{key}"] if sub is None else _unknown_fields(item, sub, f"{path}.{key}")
+        return found
+    if isinstance(value, list):
+        return [p for item in value for p in _unknown_fields(item, schema.get("items") or {}, f"{path}[]")]
+    return []
+
+
+def test_every_status_field_the_operator_writes_is_in_the_schema(world):
+    """A field missing from the schema would be pruned by the API server without an error."""
+    from pmfakes import start
+
+    kube, helpers, _, _, _ = world
+    pod = kube.pods[("default", "counter")]
+    pod["spec"]["volumes"] = [{"name": "data", "emptyDir": {}}]
+    pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    pod["spec"]["containers"][0]["livenessProbe"] = {"exec": {"command": ["true"]}, "periodSeconds": 1,
+                                                      "failureThreshold": 1}
+    helpers.open_files = {"app": [{"path": "/data/log", "size": 10}]}
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert status["phase"] == "Succeeded" and status["volumes"] and status["warnings"]
+    status["owner"], status["handover"] = {"kind": "StatefulSet", "apiVersion": "apps/v1", "name": "web",
+                                           "uid": "u", "generation": 2}, {"pod": "web-0"}
+    assert _unknown_fields(status, SCHEMA["properties"]["status"]) == []

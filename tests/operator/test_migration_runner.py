@@ -2,12 +2,12 @@
 
 import kopf
 import pytest
-from pmfakes import FakeStop, make_pod, start
+from pmfakes import FakeStop, start
 
 from podmigration import api
-from podmigration.config import Config
 from podmigration.helperclient import HelperError
-from podmigration.migration import Deps, MigrationRunner, OperatorStopping
+from podmigration.migration import MigrationRunner, OperatorStopping
+
 
 def test_successful_migration(world):
     kube, helpers, _, events, _ = world

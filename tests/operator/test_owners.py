@@ -21,7 +21,7 @@ def owned(kind, name="web-5d8", labels=None):
 
 
 def replicaset(generation=1, match_labels=None):
-    return {"metadata": {"name": "web-5d8", "uid": "rs-uid", "generation": generation},
+    return {"apiVersion": "apps/v1", "metadata": {"name": "web-5d8", "uid": "rs-uid", "generation": generation},
             "spec": {"selector": {"matchLabels": match_labels if match_labels is not None
                                   else {"app": "web", "pod-template-hash": "5d8"}}}}
 
@@ -34,7 +34,7 @@ def check(pod, owner=None, **spec):
 
 @pytest.mark.parametrize("kind, reason, words", [
     ("DaemonSet", "DaemonSetPod", "one pod on every node"),
-    ("StatefulSet", "ControllerOwned", "pods of a StatefulSet cannot be migrated yet"),
+    ("ReplicationController", "ControllerOwned", "pods of a ReplicationController cannot be migrated yet"),
     ("CronJob", "ControllerOwned", "pods of a CronJob cannot be migrated yet"),
     ("Node", "StaticPod", "static pod"),
 ])
@@ -125,7 +125,8 @@ def test_replicaset_pod_migrates_and_ends_owned_by_its_replicaset(world):
     migration, _ = start(world, targetNode="worker-2")
     status = migration["status"]
     assert status["phase"] == "Succeeded", status["message"]
-    assert status["owner"] == {"kind": "ReplicaSet", "name": "web-5d8", "uid": "rs-uid", "generation": 1}
+    assert status["owner"] == {"kind": "ReplicaSet", "apiVersion": "apps/v1", "name": "web-5d8", "uid": "rs-uid",
+                               "generation": 1}
     fence = next(p for name, p in fenced if name == "counter" and api.FENCED_BY_ANNOTATION in p["metadata"]["annotations"])
     assert fence["metadata"]["labels"] == {}  # the Service selects app only: kept, or the pod would be orphaned
     created = kube.created_pods[0]
@@ -171,3 +172,71 @@ def test_job_hand_over_moves_the_tracking_finalizer_so_the_move_is_no_failure():
     new = kube.pods[("default", "crunch-x7-0f1e2")]["metadata"]
     assert new["finalizers"] == ["batch.kubernetes.io/job-tracking"]
     assert new["labels"][uid_label] == "job-uid" and new["ownerReferences"][0]["kind"] == "Job"
+
+
+def statefulset_world(world):
+    """The pod as web-0 of StatefulSet web; a fake StatefulSet controller recreates web-0 once it is gone,
+    through the handover webhook when its match condition names it."""
+    from podmigration import handover
+
+    kube = world[0]
+    pod = kube.pods.pop(("default", "counter"))
+    pod["metadata"].update(name="web-0", uid="uid-web-0", labels={"app": "counter", "statefulset": "web"},
+                           ownerReferences=[{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web",
+                                             "uid": "sts-uid", "controller": True}])
+    pod["spec"]["hostname"] = "web-0"
+    kube.pods[("default", "web-0")] = pod
+    kube.owners[("StatefulSet", "web")] = {"metadata": {"name": "web", "uid": "sts-uid", "generation": 3},
+                                           "spec": {"selector": {"matchLabels": {"statefulset": "web"}}}}
+    template = {k: v for k, v in pod.items() if k != "status"}
+
+    def controller(k):
+        if ("default", "web-0") in k.pods:
+            return
+        new = {**template, "metadata": {**template["metadata"], "annotations": {}}}
+        new.pop("status", None)
+        if k.webhook_matches and "'default/web-0'" in k.webhook_matches[-1][1]:
+            new = handover.restore_of(new, k.migrations[("default", "web-mig")], "localhost/podmigration:test")
+        created = k.create_pod("default", new)
+        k.pods[("default", "web-0")]["metadata"]["uid"] = "uid-web-0-new"
+        return created
+
+    kube.on_get_migration.insert(0, controller)
+    return kube
+
+
+def run_statefulset(world):
+    from pmfakes import FakeStop
+
+    from podmigration.migration import MigrationRunner
+
+    kube, _, clock, _, deps = world
+    kube.create_migration("default", {"metadata": {"name": "web-mig"},
+                                      "spec": {"podName": "web-0", "targetNode": "worker-2"}})
+    MigrationRunner(deps, "default", "web-mig").run(FakeStop(clock))
+    return kube.migrations[("default", "web-mig")]["status"]
+
+
+def test_statefulset_pod_keeps_its_name_and_is_the_restore_the_controller_created(world):
+    kube = statefulset_world(world)
+    helpers = world[1]
+    status = run_statefulset(world)
+    assert status["phase"] == "Succeeded", status["message"]
+    assert status["targetPod"] == "web-0" and "handover" not in status
+    new = kube.pods[("default", "web-0")]
+    assert new["metadata"]["uid"] == "uid-web-0-new" and new["spec"]["nodeName"] == "worker-2"
+    assert new["spec"]["hostname"] == "web-0" and new["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet"
+    assert new["spec"]["containers"][0]["image"].startswith(api.CHECKPOINT_IMAGE_REPOSITORY)
+    assert kube.webhook_matches == [
+        ("pm-statefulset-handover", "(object.metadata.namespace + '/' + object.metadata.name) in ['default/web-0']"),
+        ("pm-statefulset-handover", "false")]
+    names = [c[0] for c in helpers.calls]
+    assert names.index("kill") < names.index("restored")  # the source ends before its name can be reused
+
+
+def test_statefulset_pod_recreated_without_the_webhook_fails_and_says_the_state_is_lost(world):
+    kube = statefulset_world(world)
+    kube.set_webhook_match = lambda *a: None  # the webhook never matches
+    status = run_statefulset(world)
+    assert (status["phase"], status["reason"]) == ("Failed", "RestoringFailed")
+    assert "recreated without its restore" in status["message"]

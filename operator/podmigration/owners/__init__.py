@@ -15,12 +15,14 @@ from .bare import Bare
 from .refused import Refused
 from .job import JobOwner
 from .replicaset import ReplicaSetOwner
+from .statefulset import StatefulSetOwner
 
 Obj = dict[str, Any]
 
-_BY_KIND: dict[str, OwnerStrategy] = {"ReplicaSet": ReplicaSetOwner(), "Job": JobOwner()}
+_BY_KIND: dict[str, OwnerStrategy] = {"ReplicaSet": ReplicaSetOwner(), "Job": JobOwner(),
+                                       "StatefulSet": StatefulSetOwner()}
 
-__all__ = ["OwnerStrategy", "controller_of", "read_owner", "strategy_for"]
+__all__ = ["OwnerStrategy", "by_kind", "controller_of", "read_owner", "strategy_for"]
 
 
 def strategy_for(pod: Obj) -> OwnerStrategy:
@@ -41,3 +43,8 @@ def read_owner(pod: Obj, get_owner: Callable[[str, str, str, str], Obj | None]) 
         return None
     return get_owner(pod["metadata"]["namespace"], controller["kind"], controller["name"],
                      controller.get("apiVersion") or "apps/v1")
+
+
+def by_kind(kind: str | None) -> OwnerStrategy:
+    """The strategy recorded in a migration's ``status.owner.kind`` (the source may be gone by then)."""
+    return _BY_KIND.get(kind or "", Bare())

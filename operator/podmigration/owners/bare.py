@@ -12,6 +12,7 @@ Obj = dict[str, Any]
 
 class Bare:
     kind = "Pod"
+    same_name = False
 
     def refusals(self, pod: Obj, owner: Obj | None) -> list[Refusal]:
         return []

@@ -26,6 +26,8 @@ class OwnerStrategy(Protocol):
     """One owner kind's part in a migration; every method is idempotent (a step may run again after a restart)."""
 
     kind: str
+    #: True when the owner recreates the pod under its own name (the replacement is the owner's, not ours).
+    same_name: bool
 
     def refusals(self, pod: Obj, owner: Obj | None) -> list[Refusal]:
         """What keeps the owner's pod from moving (``owner`` as read from the cluster, None if gone)."""

@@ -36,7 +36,7 @@ class Refused(Bare):
     @classmethod
     def for_kind(cls, kind: str) -> Refused:
         reason, why = _WHY.get(kind, ("ControllerOwned", f"pods of a {kind} cannot be migrated yet (supported owners: "
-                                                         "none, ReplicaSet and so Deployment, Job and so CronJob)"))
+                                                         "none, ReplicaSet and so Deployment, StatefulSet, Job and so CronJob)"))
         return cls(kind, reason, why)
 
     def refusals(self, pod: Obj, owner: Obj | None) -> list[Refusal]:

@@ -37,6 +37,7 @@ class SelectorOwner:
     """The shared part; subclasses set ``kind`` and add to ``hand_over``."""
 
     kind = ""
+    same_name = False
 
     def refusals(self, pod: Obj, owner: Obj | None) -> list[Refusal]:
         meta = pod["metadata"]
@@ -51,8 +52,8 @@ class SelectorOwner:
 
     def record(self, owner: Obj | None) -> Obj:
         meta = (owner or {}).get("metadata") or {}
-        return {"kind": self.kind, "name": meta.get("name"), "uid": meta.get("uid"),
-                "generation": meta.get("generation")}
+        return {"kind": self.kind, "apiVersion": (owner or {}).get("apiVersion"), "name": meta.get("name"),
+                "uid": meta.get("uid"), "generation": meta.get("generation")}
 
     def changed(self, recorded: Obj, owner: Obj | None) -> str | None:
         """Any change of the owner's spec during the move (a scale, a rollout, a suspended Job): roll back and let

@@ -1,0 +1,64 @@
+"""The admission webhooks the operator serves (chart: templates/webhooks.yaml), wired into kopf.
+
+``eviction`` (validating, pods/eviction): live-migrate opted-in pods instead of evicting them (eviction.py).
+``statefulset-handover`` (mutating, pods CREATE): the StatefulSet controller's new pod of a migration being handed
+over becomes its restore (handover.py). Both read the cluster through the same Kube as the migrations.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from . import eviction, handover
+from .preflight import check_in_cluster
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+@kopf.on.validate("", "v1", "pods", subresource="eviction", operations=["CREATE"], id="eviction",
+                  ignore_failures=True, side_effects=True)
+def evict(body: kopf.Body, namespace: str | None, dryrun: bool, memo: kopf.Memo, **_: Any) -> None:
+    deps = memo.deps
+    name = (body.get("metadata") or {}).get("name") or ""
+    pod = deps.kube.get_pod(namespace, name) if namespace and name else None
+    if pod is None:
+        return
+    strategy = eviction.wanted(pod, deps.kube.get_namespace(namespace), deps.config.eviction_default)
+    if strategy != eviction.MIGRATE:
+        return
+    _, plan = check_in_cluster(deps.kube, {"podName": name}, namespace, deps.config.helper_namespace)
+    decision = eviction.decide(pod, strategy, deps.kube.list_migrations(namespace), plan.refusals)
+    if decision.event and not dryrun:
+        deps.events(pod, type="Warning", reason=decision.event[0], message=decision.event[1])
+    if decision.allow:
+        log.info("eviction of %s/%s allowed: %s", namespace, name, decision.event[1] if decision.event else "opted out")
+        return
+    message = decision.message
+    if decision.start and not dryrun:
+        created = deps.kube.create_migration(namespace, eviction.migration_for(pod))
+        message = f"{message} (PodMigration {created['metadata']['name']})"
+        log.info("eviction of %s/%s: live-migrating it with PodMigration %s", namespace, name,
+                 created["metadata"]["name"])
+    raise kopf.AdmissionError(message, code=429)
+
+
+@kopf.on.mutate("", "v1", "pods", operations=["CREATE"], id="statefulset-handover")
+def statefulset_handover(body: kopf.Body, namespace: str | None, patch: kopf.Patch, memo: kopf.Memo,
+                         **_: Any) -> None:
+    deps = memo.deps
+    pod = {"metadata": dict(body.get("metadata") or {}), "spec": dict(body.get("spec") or {})}
+    migration = handover.migration_for(pod["metadata"].get("name", ""), deps.kube.list_migrations(namespace))
+    if migration is None:
+        return  # matched only while listed; the migration ended meanwhile: the pod starts as its owner made it
+    restored = handover.restore_of(pod, migration, deps.config.image)
+    patch.metadata["annotations"] = restored["metadata"]["annotations"]
+    patch.spec.update(restored["spec"])
+    for key in set(pod["spec"]) - set(restored["spec"]):
+        patch.spec[key] = None
+    log.info("pod %s/%s created by its owner becomes the restore of PodMigration %s", namespace,
+             pod["metadata"].get("name"), migration["metadata"]["name"])

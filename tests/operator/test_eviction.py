@@ -1,0 +1,87 @@
+"""Eviction of opted-in pods: migrate instead (429 until the pod is gone), evict as usual what cannot move."""
+
+import kopf
+import pytest
+from pmfakes import CONFIG, FakeKube, make_helper_pod, make_node, make_pod
+
+from podmigration import admission, eviction
+from podmigration.migration import Deps
+from podmigration.refusals import Refusal
+
+
+def labelled(value=None):
+    pod = make_pod()
+    if value:
+        pod["metadata"]["labels"][eviction.EVICTION_LABEL] = value
+    return pod
+
+
+def namespace(value=None):
+    return {"metadata": {"name": "default", "labels": {eviction.EVICTION_LABEL: value} if value else {}}}
+
+
+@pytest.mark.parametrize("pod, ns, default, expected", [
+    (None, None, "evict", "evict"), (None, None, "migrate", "migrate"), (None, "migrate", "evict", "migrate"),
+    ("evict", "migrate", "migrate", "evict"), ("migrate", "evict", "evict", "migrate"), ("bogus", None, "evict", "evict"),
+])
+def test_pod_label_beats_namespace_label_beats_the_cluster_default(pod, ns, default, expected):
+    assert eviction.wanted(labelled(pod), namespace(ns), default) == expected
+
+
+def running(phase="Transferring", **annotations):
+    return {"metadata": {"name": "counter-evict-x", "annotations": annotations},
+            "spec": {"podName": "counter"}, "status": {"phase": phase, "sourcePodUID": "uid-counter"}}
+
+
+def test_opted_out_pods_are_evicted_without_a_word():
+    assert eviction.decide(make_pod(), "evict", [], []) == eviction.Decision(allow=True)
+
+
+def test_an_opted_in_pod_starts_a_migration_and_the_eviction_is_retried():
+    decision = eviction.decide(make_pod(), "migrate", [], [])
+    assert (decision.allow, decision.start) == (False, True) and "retry the eviction" in decision.message
+    assert eviction.migration_for(make_pod())["metadata"]["annotations"] == {eviction.REQUESTED_BY_ANNOTATION:
+                                                                             "eviction"}
+
+
+def test_a_retried_eviction_waits_for_the_running_migration():
+    decision = eviction.decide(make_pod(), "migrate", [running()], [])
+    assert (decision.allow, decision.start) == (False, False) and "counter-evict-x" in decision.message
+
+
+def test_a_pod_that_cannot_move_is_evicted_and_says_why():
+    decision = eviction.decide(make_pod(), "migrate", [], [Refusal("UnsupportedVolume", "volume x is a hostPath")])
+    assert decision.allow and decision.event == (
+        "EvictedNotMigrated", "cannot live-migrate (UnsupportedVolume: volume x is a hostPath); evicted as usual")
+
+
+def test_after_a_failed_eviction_migration_the_pod_is_evicted():
+    failed = running("Failed", **{eviction.REQUESTED_BY_ANNOTATION: "eviction"})
+    failed["status"].update(reason="Timeout", message="too slow")
+    decision = eviction.decide(make_pod(), "migrate", [failed], [])
+    assert decision.allow and "ended Failed (Timeout: too slow); evicted as usual" in decision.event[1]
+
+
+@pytest.fixture
+def deps():
+    kube = FakeKube(pods=[labelled("migrate")], nodes=[make_node("worker-1"), make_node("worker-2")],
+                    helper_pods=[make_helper_pod("worker-1", "10.0.0.1"), make_helper_pod("worker-2", "10.0.0.2")])
+    kube.get_namespace = lambda name: namespace()
+    events = []
+    return Deps(kube=kube, helpers=None, config=CONFIG, events=lambda obj, **kw: events.append(kw))
+
+
+def test_webhook_answers_429_and_creates_one_migration(deps):
+    memo = kopf.Memo(deps=deps)
+    with pytest.raises(kopf.AdmissionError) as denied:
+        admission.evict(body={"metadata": {"name": "counter"}}, namespace="default", dryrun=False, memo=memo)
+    assert denied.value.code == 429
+    (migration,) = deps.kube.migrations.values()
+    assert migration["spec"] == {"podName": "counter"} and migration["metadata"]["name"] in str(denied.value)
+
+
+def test_webhook_creates_nothing_on_a_dry_run(deps):
+    with pytest.raises(kopf.AdmissionError):
+        admission.evict(body={"metadata": {"name": "counter"}}, namespace="default", dryrun=True,
+                        memo=kopf.Memo(deps=deps))
+    assert deps.kube.migrations == {}
