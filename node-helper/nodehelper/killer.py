@@ -28,8 +28,12 @@ class Killer:
         self.timeout = timeout
         self.send = send
 
-    def kill(self, pod_uid: str) -> int:
-        """Returns how many processes were sent SIGKILL; 0 when none (or no cgroup) is left, so it is idempotent."""
+    def kill(self, pod_uid: str, thaw: bool = True) -> int:
+        """Returns how many processes were sent SIGKILL; 0 when none (or no cgroup) is left, so it is idempotent.
+
+        ``thaw=False`` leaves them frozen with the kill pending (they die at the next thaw, whoever thaws): the
+        operator deletes the pod in between, so that the kubelet, which never restarts a container of a deleted
+        pod, takes their death for the end it asked for."""
         cgroup_dirs = [cgroup for cgroup, _ in self.freezer.container_cgroups(pod_uid)]
         if not cgroup_dirs:
             return 0
@@ -47,11 +51,13 @@ class Killer:
                     except ProcessLookupError:
                         pass
         finally:
-            try:
-                self.freezer.thaw(pod_uid)
-            except NotFound:
-                pass
-        self._wait_empty(pod_uid, cgroup_dirs)
+            if thaw:
+                try:
+                    self.freezer.thaw(pod_uid)
+                except NotFound:
+                    pass
+        if thaw:
+            self._wait_empty(pod_uid, cgroup_dirs)
         return killed
 
     def _wait_empty(self, pod_uid: str, cgroup_dirs: list[Path]) -> None:

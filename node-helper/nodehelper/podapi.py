@@ -10,6 +10,7 @@ from typing import Any
 from . import cgroups, validation, volumes
 from .archives import ArchiveStore
 from .containers import Containers
+from .errors import BadRequest
 from .killer import Killer
 from .netcut import NetworkCut
 from .volumes import EmptyDirs
@@ -51,8 +52,12 @@ class PodApi:
     def kill(self, body: dict[str, Any]) -> dict[str, Any]:
         uid = validation.pod_uid(validation.field(body, "podUID"))
         started = time.monotonic()
-        killed = self.killer.kill(uid)
-        log.info("killed pod %s: %d processes in %.3fs", uid, killed, time.monotonic() - started)
+        thaw = body.get("thaw", True)
+        if not isinstance(thaw, bool):
+            raise BadRequest("thaw must be true or false")
+        killed = self.killer.kill(uid, thaw=thaw)
+        log.info("killed pod %s: %d processes in %.3fs%s", uid, killed, time.monotonic() - started,
+                 "" if thaw else " (left frozen: they die at the thaw)")
         return {"killed": killed}
 
     def memory(self, pod_uid: str) -> dict[str, Any]:

@@ -72,3 +72,11 @@ def test_a_process_that_does_not_die_is_reported_after_the_timeout(tmp_path: Pat
     with pytest.raises(HelperError, match=r"still alive 0.2s after SIGKILL: .*crio-aaa': \[102\]"):
         Killer(Freezer(tmp_path, timeout=0.5), timeout=0.2, send=kernel).kill(UID)
     assert (app / "freezer.state").read_text() == "THAWED"  # thawed anyway, so the pending SIGKILLs are delivered
+
+
+def test_without_thaw_the_kill_stays_pending_in_the_frozen_pod(tmp_path: Path) -> None:
+    app = cgroup(tmp_path, "crio-aaa", [101])
+    kernel = FakeKernel([app])
+    assert Killer(Freezer(tmp_path, timeout=0.5), timeout=0.5, send=kernel).kill(UID, thaw=False) == 1
+    assert kernel.sent[0][1:] == (signal.SIGKILL, {"FROZEN"})
+    assert (app / "freezer.state").read_text() == "FROZEN"  # whoever thaws it next lets the SIGKILL land
