@@ -80,6 +80,10 @@ class Kube:
         return self._dyn.resources.get(api_version="v1", kind="Event")
 
     @cached_property
+    def _budgets(self) -> Any:
+        return self._dyn.resources.get(api_version="policy/v1", kind="PodDisruptionBudget")
+
+    @cached_property
     def _migrations(self) -> Any:
         return self._dyn.resources.get(api_version=api.API_VERSION, kind=api.KIND)
 
@@ -120,9 +124,31 @@ class Kube:
     def get_namespace(self, name: str) -> Obj | None:
         return self._get(self._dyn.resources.get(api_version="v1", kind="Namespace"), name)
 
+    def list_node_pods(self, node: str) -> list[Obj]:
+        """Every pod bound to ``node``, in all namespaces (what a drain must empty)."""
+        return _plain(self._pods.get(field_selector=f"spec.nodeName={node}"))["items"]
+
+    def evict_pod(self, namespace: str, name: str, uid: str) -> None:
+        """Through the Eviction API, which enforces PodDisruptionBudgets (ApiException 429 while none allows it);
+        gone already is fine. ``uid`` guards against evicting a newer pod of the same name."""
+        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace},
+                "deleteOptions": {"preconditions": {"uid": uid}}}
+        try:
+            self._pods.eviction.create(body=body, name=name, namespace=namespace)
+        except ApiException as exc:
+            if status_code(exc) not in (404, 409):
+                raise
+
+    def list_disruption_budgets(self, namespace: str) -> list[Obj]:
+        return _plain(self._budgets.get(namespace=namespace))["items"]
+
     # nodes and services
     def list_nodes(self) -> list[Obj]:
         return _plain(self._nodes.get())["items"]
+
+    def cordon_node(self, name: str) -> None:
+        """spec.unschedulable, as ``kubectl cordon`` sets it: no new pod is scheduled there."""
+        self._nodes.patch(body={"spec": {"unschedulable": True}}, name=name, content_type=MERGE_PATCH)
 
     def list_services(self, namespace: str) -> list[Obj]:
         return _plain(self._services.get(namespace=namespace))["items"]

@@ -37,6 +37,13 @@ def make_node(name: str, *, ready: bool = True, unschedulable: bool = False, lab
     }
 
 
+def make_pdb(name: str, allowed: int, match_labels: dict[str, str], namespace: str = "default") -> Obj:
+    """A policy/v1 PodDisruptionBudget as the disruption controller left it (``status.disruptionsAllowed``)."""
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": {"matchLabels": dict(match_labels)}}, "status": {"disruptionsAllowed": allowed}}
+
+
 def make_helper_pod(node: str, ip: str, ready: bool = True) -> Obj:
     return {"metadata": {"name": f"helper-{node}", "labels": {"app.kubernetes.io/name": "podmigration-node-helper"}},
             "spec": {"nodeName": node},
@@ -72,6 +79,9 @@ class FakeKube:
         self.claims: dict[str, Obj] = {}  # claim name -> PersistentVolumeClaim (namespace "default")
         self.volumes: dict[str, Obj] = {}  # PersistentVolume name -> object
         self.events: list[Obj] = []  # core/v1 Events about pods, as the kubelet posts them
+        self.budgets: list[Obj] = []  # PodDisruptionBudgets
+        self.eviction_errors: dict[str, list[int]] = {}  # pod -> API error statuses of its next evictions (429, ...)
+        self.evicted: list[str] = []  # pods evicted (through the Eviction API), in order
 
     def get_pod(self, namespace: str, name: str) -> Obj | None:
         pod = self.pods.get((namespace, name))
@@ -135,6 +145,23 @@ class FakeKube:
 
     def list_nodes(self) -> list[Obj]:
         return copy.deepcopy(self.nodes)
+
+    def cordon_node(self, name: str) -> None:
+        next(n for n in self.nodes if n["metadata"]["name"] == name)["spec"]["unschedulable"] = True
+
+    def list_node_pods(self, node: str) -> list[Obj]:
+        return [copy.deepcopy(p) for p in self.pods.values() if p["spec"].get("nodeName") == node]
+
+    def list_disruption_budgets(self, namespace: str) -> list[Obj]:
+        return [copy.deepcopy(b) for b in self.budgets if b["metadata"]["namespace"] == namespace]
+
+    def evict_pod(self, namespace: str, name: str, uid: str) -> None:
+        """Deletes the pod at once, unless ``eviction_errors`` has an answer left for it."""
+        errors = self.eviction_errors.get(name)
+        if errors:
+            raise FakeApiError(errors.pop(0), "Cannot evict pod as it would violate the pod's disruption budget.")
+        self.evicted.append(name)
+        self.delete_pod(namespace, name, uid)
 
     def list_services(self, namespace: str) -> list[Obj]:
         return copy.deepcopy(self.services)
