@@ -4,6 +4,7 @@
     kubectl migrate list [-n NS | -A]
     kubectl migrate status NAME [-n NS]
     kubectl migrate cancel NAME [-n NS]
+    kubectl migrate drain NODE [--to NODE] [--parallel N] [--timeout S] [--dry-run] [--no-evict] [--ignore-daemonsets]
 
 Exit status: 0 success, 1 the migration failed / was cancelled / is blocked, 2 bad usage.
 """
@@ -26,7 +27,7 @@ from .status import parse_time
 
 Obj = dict[str, Any]
 
-SUBCOMMANDS = ("list", "status", "cancel")
+SUBCOMMANDS = ("list", "status", "cancel", "drain")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: How long to wait past spec.timeoutSeconds for a terminal phase before blaming the operator.
 OPERATOR_GRACE_SECONDS = 120
@@ -50,6 +51,10 @@ class Terminal:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's, else default)")
+    _connection(parser)
+
+
+def _connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     parser.add_argument("--context", help="kubeconfig context to use")
 
@@ -64,10 +69,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def migrate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubectl migrate", description="Live-migrate a running pod to another node.",
-        epilog="Other commands: kubectl migrate list|status NAME|cancel NAME (see kubectl migrate list --help).")
+        epilog="Other commands: kubectl migrate list|status NAME|cancel NAME|drain NODE (see kubectl migrate list --help).")
     parser.add_argument("pod", help="name of the running pod to migrate")
     parser.add_argument("--to", dest="target", metavar="NODE", help="target node (default: the operator picks one)")
     parser.add_argument("--timeout", type=_positive_int, default=300, metavar="S",
@@ -96,7 +107,29 @@ def command_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=text)
         command.add_argument("name", help="PodMigration name")
         _common(command)
+    _drain_arguments(sub.add_parser("drain", help="cordon a node and empty it: migrate the pods that can move, "
+                                                   "evict the others (kubectl drain with live migration)"))
     return parser
+
+
+def _drain_arguments(drain: argparse.ArgumentParser) -> None:
+    drain.add_argument("node", help="node to empty")
+    drain.add_argument("--to", dest="target", metavar="NODE", help="target node of every migration "
+                                                                   "(default: the operator picks one per pod)")
+    drain.add_argument("--parallel", type=_count, default=2, metavar="N",
+                       help="migrations at a time (default 2, as KubeVirt's parallelOutboundMigrationsPerNode)")
+    drain.add_argument("--timeout", type=_positive_int, default=600, metavar="S",
+                       help="seconds until the drain gives up on what PodDisruptionBudgets hold back; migrations "
+                            "roll back by then too (10..3600, default 600)")
+    drain.add_argument("--dry-run", action="store_true", help="print the plan; cordon, migrate and evict nothing")
+    drain.add_argument("--no-evict", action="store_true", help="leave the pods that cannot migrate on the node")
+    drain.add_argument("--ignore-daemonsets", action="store_true",
+                       help="leave DaemonSet pods on the node (else the drain refuses, as kubectl drain does)")
+    drain.add_argument("--operator-namespace", default="podmigration-system", metavar="NS",
+                       help="namespace of the operator and its node-helpers: its pods are evicted, never migrated "
+                            "(default podmigration-system)")
+    _connection(drain)
+    drain.set_defaults(namespace=None)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -319,8 +352,14 @@ def do_cancel(kube: Kube, args: argparse.Namespace, term: Terminal) -> int:
     return EXIT_FAILED
 
 
+def do_drain(kube: Kube, args: argparse.Namespace, term: Terminal) -> int:
+    from .drain import drain  # here, not at the top: drain builds on this module
+
+    return drain(kube, args, term)
+
+
 COMMANDS: dict[str, Callable[[Kube, argparse.Namespace, Terminal], int]] = {
-    "migrate": do_migrate, "list": do_list, "status": do_status, "cancel": do_cancel,
+    "migrate": do_migrate, "list": do_list, "status": do_status, "cancel": do_cancel, "drain": do_drain,
 }
 
 
