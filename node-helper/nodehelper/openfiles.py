@@ -22,9 +22,12 @@ _O_APPEND = 0o2000
 
 
 def parse_files_img(data: bytes, limit: int = MAX_OPEN_FILES) -> list[dict[str, str | int]]:
-    """[{"path", "size"}] of each regular file with a recorded size (or an append offset), first occurrence of a
-    path, at most `limit`."""
-    found: dict[str, int] = {}
+    """[{"path", "size"}] of each regular file with a recorded size, or else an append offset, at most `limit`.
+
+    A recorded size is the file's own (the same for every descriptor of it); of several appending descriptors
+    (processes sharing a log), the one that wrote last has the largest offset: nothing before it is cut."""
+    sized: dict[str, int] = {}
+    appended: dict[str, int] = {}
     for entry in entries(data, (IMG_COMMON_MAGIC, FILES_MAGIC), "files.img"):
         top = {number: value for number, _, value in fields(entry)}
         reg = top.get(_FILE_REG)
@@ -32,15 +35,16 @@ def parse_files_img(data: bytes, limit: int = MAX_OPEN_FILES) -> list[dict[str, 
             continue
         numbers = {number: value for number, wire, value in fields(reg) if wire == WIRE_VARINT}
         names = [v for number, wire, v in fields(reg) if number == _REG_NAME and wire == WIRE_LEN]
-        name = names[0].decode("utf-8", "replace") if names and isinstance(names[0], bytes) else None
-        size, pos = numbers.get(_REG_SIZE), numbers.get(_REG_POS, 0)
-        if size is None and numbers.get(_REG_FLAGS, 0) & _O_APPEND and pos > 0:
-            size = pos  # an append-only descriptor that has written: its offset is where the file ended
-        if name is not None and size is not None and name not in found:
-            found[name] = size
-            if len(found) >= limit:
-                break
-    return [{"path": path, "size": size} for path, size in found.items()]
+        if not names or not isinstance(names[0], bytes):
+            continue
+        name = names[0].decode("utf-8", "replace")
+        pos = numbers.get(_REG_POS, 0)
+        if numbers.get(_REG_SIZE) is not None:
+            sized.setdefault(name, numbers[_REG_SIZE])
+        elif numbers.get(_REG_FLAGS, 0) & _O_APPEND and pos > 0:
+            appended[name] = max(pos, appended.get(name, 0))
+    found = {**sized, **{name: pos for name, pos in appended.items() if name not in sized}}
+    return [{"path": path, "size": size} for path, size in list(found.items())[:limit]]
 
 
 def read_open_files(archive: Path) -> list[dict[str, str | int]]:

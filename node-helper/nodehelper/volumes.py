@@ -74,14 +74,16 @@ def _inside(directory: str, path: str) -> bool:
 
 def _safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
     """tarfile's "tar" filter (nothing written outside `dest`, also not through a symlink extracted before) plus:
-    no absolute name, no `..`, no link pointing outside; unlike that filter, modes are kept as packed."""
+    no absolute name, no `..`, no hard link outside; unlike that filter, modes are kept as packed, and a symlink
+    may point anywhere (``current -> /data/v2`` is the workload's data: it is restored as a link and never
+    followed, since every later member's real path must still be inside `dest`)."""
     if os.path.isabs(member.name) or ".." in Path(member.name).parts:
         raise BadRequest(f"archive member {member.name!r} is not a plain relative path")
-    if member.issym() or member.islnk():
-        base = os.path.dirname(member.name) if member.issym() else ""  # hard link targets are archive names
-        target = os.path.normpath(os.path.join(dest, base, member.linkname))
-        if os.path.isabs(member.linkname) or not _inside(dest, target):
-            raise BadRequest(f"archive member {member.name!r} links outside the volume: {member.linkname!r}")
+    if member.islnk() and not _inside(dest, os.path.normpath(os.path.join(dest, member.linkname))):
+        raise BadRequest(f"archive member {member.name!r} is a hard link outside the volume: {member.linkname!r}")
+    if member.issym():
+        checked = tarfile.tar_filter(member.replace(linkname=".", deep=False), dest)
+        return checked.replace(linkname=member.linkname, mode=member.mode, deep=False)
     return tarfile.tar_filter(member, dest).replace(mode=member.mode, deep=False)
 
 
