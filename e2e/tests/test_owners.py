@@ -1,0 +1,181 @@
+"""Pods of a Deployment, a StatefulSet and a Job migrate, and their owners neither double nor lose them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+from kubernetes import client, watch
+
+from e2elib import (COUNTER_IMAGE, NAMESPACE, SOURCE_NODE, TARGET_NODE, create_service, finished_migration,
+                    leftovers, read_counter, restored_flags, running_pod, start_migration, wait_for)
+
+MIGRATION_ANNOTATION = "podmigration.dev/migration"
+
+
+@pytest.fixture(scope="module")
+def apps(api: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api)
+
+
+@pytest.fixture(scope="module")
+def batch(api: client.ApiClient) -> client.BatchV1Api:
+    return client.BatchV1Api(api)
+
+
+def counter_template(app: str, node: str = SOURCE_NODE) -> dict[str, Any]:
+    """A pod template of the counter (its answer names the pod's hostname) that prefers `node`."""
+    spec: dict[str, Any] = {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "counter", "image": COUNTER_IMAGE, "imagePullPolicy": "IfNotPresent",
+                        "ports": [{"containerPort": 8080}],
+                        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}],
+        "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "preference": {"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}}]}},
+    }
+    return {"metadata": {"labels": {"app": app}}, "spec": spec}
+
+
+class PodCreations(threading.Thread):
+    """Records every pod ADDED with label app=<app>, from before a migration on."""
+
+    def __init__(self, core: client.CoreV1Api, app: str) -> None:
+        super().__init__(daemon=True)
+        self.core, self.app, self.added = core, app, []
+        self._watch = watch.Watch()
+        self._ready = threading.Event()
+        self.start()
+        assert self._ready.wait(30)
+
+    def run(self) -> None:
+        version = self.core.list_namespaced_pod(NAMESPACE, label_selector=f"app={self.app}").metadata.resource_version
+        self._ready.set()
+        for event in self._watch.stream(self.core.list_namespaced_pod, NAMESPACE, label_selector=f"app={self.app}",
+                                        resource_version=version, timeout_seconds=300):
+            if event["type"] == "ADDED":
+                self.added.append(event["object"])
+
+    def stop(self) -> list[client.V1Pod]:
+        self._watch.stop()
+        return self.added
+
+
+def pods_of(core: client.CoreV1Api, app: str) -> list[client.V1Pod]:
+    return [p for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={app}").items
+            if not p.metadata.deletion_timestamp]
+
+
+@pytest.fixture
+def deployment(core, apps, unique) -> Iterator[str]:
+    name = f"web-{unique}"
+    body = {"metadata": {"name": name}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                                                  "template": counter_template(name)}}
+    apps.create_namespaced_deployment(NAMESPACE, body)
+    try:
+        yield name
+    finally:
+        apps.delete_namespaced_deployment(name, NAMESPACE, propagation_policy="Foreground")
+        core.delete_namespaced_service(name, NAMESPACE)
+
+
+def test_deployment_pod_moves_without_an_extra_or_a_missing_replica(core, custom, apps, deployment):
+    ip = create_service(core, deployment, 8080)
+    pods = wait_for("2 Ready replicas", lambda: (lambda ps: ps if len(ps) == 2 and all(
+        c.ready for p in ps for c in p.status.container_statuses or []) else None)(pods_of(core, deployment)))
+    source = next(p for p in pods if p.spec.node_name == SOURCE_NODE)  # the template prefers it
+    tokens = {p.metadata.name: read_counter(p.status.pod_ip)["token"] for p in pods}
+    answers: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def client_through_the_service() -> None:
+        while not stop.is_set():
+            answers.append(read_counter(ip, timeout=10))
+            time.sleep(0.05)
+
+    reader = threading.Thread(target=client_through_the_service, daemon=True)
+    creations = PodCreations(core, deployment)
+    reader.start()
+    status = finished_migration(custom, start_migration(custom, source.metadata.name, TARGET_NODE))["status"]
+    stop.set()
+    reader.join(30)
+    added = creations.stop()
+    assert status["phase"] == "Succeeded", status
+    assert [p.metadata.name for p in added] == [status["targetPod"]], "a pod other than the restore was created"
+    after = wait_for("exactly 2 pods", lambda: (lambda ps: ps if len(ps) == 2 else None)(pods_of(core, deployment)))
+    replicaset = source.metadata.owner_references[0].name
+    assert all(p.metadata.owner_references[0].name == replicaset for p in after)
+    moved = next(p for p in after if p.metadata.name == status["targetPod"])
+    assert moved.spec.node_name == TARGET_NODE and restored_flags(TARGET_NODE, moved) == {"counter": True}
+    assert read_counter(moved.status.pod_ip)["token"] == tokens[source.metadata.name]
+    assert answers and all(a["token"] in tokens.values() for a in answers), "an answer from a fresh process"
+    time.sleep(3)  # the ReplicaSet has had time to act on anything it disliked
+    assert sorted(p.metadata.name for p in pods_of(core, deployment)) == sorted(p.metadata.name for p in after)
+    assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
+
+
+@pytest.fixture
+def statefulset(core, apps, unique) -> Iterator[str]:
+    name = f"db-{unique}"
+    core.create_namespaced_service(NAMESPACE, {"metadata": {"name": name}, "spec": {
+        "clusterIP": "None", "selector": {"app": name}, "ports": [{"port": 8080}]}})
+    apps.create_namespaced_stateful_set(NAMESPACE, {"metadata": {"name": name}, "spec": {
+        "serviceName": name, "replicas": 1, "selector": {"matchLabels": {"app": name}},
+        "template": counter_template(name)}})
+    try:
+        yield name
+    finally:
+        apps.delete_namespaced_stateful_set(name, NAMESPACE, propagation_policy="Foreground")
+        core.delete_namespaced_service(name, NAMESPACE)
+
+
+def test_statefulset_pod_keeps_its_name_hostname_and_memory(core, custom, apps, statefulset):
+    pod_name = f"{statefulset}-0"
+    wait_for(f"the StatefulSet to create {pod_name}", lambda: pods_of(core, statefulset))
+    source = running_pod(core, pod_name)
+    before = read_counter(source.status.pod_ip)
+    assert before["container"] == pod_name and source.spec.node_name == SOURCE_NODE  # answers with its hostname
+    status = finished_migration(custom, start_migration(custom, pod_name, TARGET_NODE))["status"]
+    assert status["phase"] == "Succeeded", status
+    moved = running_pod(core, pod_name)
+    assert moved.metadata.uid != source.metadata.uid and moved.spec.node_name == TARGET_NODE
+    assert moved.spec.hostname == pod_name and moved.metadata.owner_references[0].kind == "StatefulSet"
+    assert restored_flags(TARGET_NODE, moved) == {"counter": True}
+    after = read_counter(moved.status.pod_ip)
+    assert (after["token"], after["container"]) == (before["token"], pod_name) and after["count"] >= before["count"]
+    assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
+
+
+JOB_SCRIPT = "import time\nfor i in range(1, 201):\n    print(i, flush=True)\n    time.sleep(0.1)\n"
+
+
+def test_job_moved_mid_run_completes_once_without_a_failure(core, custom, batch, unique):
+    name = f"crunch-{unique}"
+    template = {"metadata": {"labels": {"app": name}}, "spec": {
+        "restartPolicy": "Never", "nodeName": SOURCE_NODE, "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "work", "image": COUNTER_IMAGE, "imagePullPolicy": "IfNotPresent",
+                        "command": ["python3", "-u", "-c", JOB_SCRIPT]}]}}
+    batch.create_namespaced_job(NAMESPACE, {"metadata": {"name": name}, "spec": {
+        "backoffLimit": 0, "completions": 1, "parallelism": 1, "template": template}})
+    try:
+        (source,) = wait_for("the Job's pod running", lambda: [
+            p for p in pods_of(core, name) if p.status.phase == "Running"])
+        wait_for("the Job to print 20", lambda: int((core.read_namespaced_pod_log(
+            source.metadata.name, NAMESPACE) or "0").split()[-1]) >= 20)
+        status = finished_migration(custom, start_migration(custom, source.metadata.name, TARGET_NODE))["status"]
+        assert status["phase"] == "Succeeded", status
+        moved = core.read_namespaced_pod(status["targetPod"], NAMESPACE)
+        assert moved.metadata.owner_references[0].name == name and moved.spec.node_name == TARGET_NODE
+        job = wait_for("the Job to end", lambda: (lambda j: j if j.status.succeeded or j.status.failed else None)(
+            batch.read_namespaced_job(name, NAMESPACE)), timeout=120)
+        assert (job.status.succeeded, job.status.failed or 0) == (1, 0), job.status
+        assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions)
+        assert restored_flags(TARGET_NODE, moved) == {"work": True}
+        # CRI-O restores the container's log with it: one run from 1 to 200, no number twice (a restart of the
+        # work would print 1, 2, ... again after the numbers printed before the move).
+        printed = [int(x) for x in core.read_namespaced_pod_log(status["targetPod"], NAMESPACE).split()]
+        assert printed == list(range(1, 201)), printed
+    finally:
+        batch.delete_namespaced_job(name, NAMESPACE, propagation_policy="Foreground")
