@@ -536,3 +536,22 @@ def open_gate(core: client.CoreV1Api, name: str) -> None:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     core.patch_namespaced_pod_status(name, NAMESPACE, {"status": {"conditions": [
         {"type": READY_GATE, "status": "True", "lastTransitionTime": now}]}})
+
+
+def counter_template(app: str, node: str = SOURCE_NODE) -> dict[str, Any]:
+    """A pod template of the counter (its answer names the pod's hostname) that prefers `node`."""
+    spec: dict[str, Any] = {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "counter", "image": COUNTER_IMAGE, "imagePullPolicy": "IfNotPresent",
+                        "ports": [{"containerPort": 8080}],
+                        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}],
+        "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "preference": {"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}}]}},
+    }
+    return {"metadata": {"labels": {"app": app}}, "spec": spec}
+
+
+def pods_of(core: client.CoreV1Api, app: str) -> list[client.V1Pod]:
+    return [p for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={app}").items
+            if not p.metadata.deletion_timestamp]

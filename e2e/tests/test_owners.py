@@ -9,8 +9,9 @@ from typing import Any, Iterator
 import pytest
 from kubernetes import client, watch
 
-from e2elib import (COUNTER_IMAGE, NAMESPACE, SOURCE_NODE, TARGET_NODE, create_service, finished_migration,
-                    leftovers, read_counter, restored_flags, running_pod, start_migration, wait_for)
+from e2elib import (COUNTER_IMAGE, NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_template, create_service,
+                    finished_migration, leftovers, pods_of, read_counter, restored_flags, running_pod, start_migration,
+                    wait_for)
 
 MIGRATION_ANNOTATION = "podmigration.dev/migration"
 
@@ -23,20 +24,6 @@ def apps(api: client.ApiClient) -> client.AppsV1Api:
 @pytest.fixture(scope="module")
 def batch(api: client.ApiClient) -> client.BatchV1Api:
     return client.BatchV1Api(api)
-
-
-def counter_template(app: str, node: str = SOURCE_NODE) -> dict[str, Any]:
-    """A pod template of the counter (its answer names the pod's hostname) that prefers `node`."""
-    spec: dict[str, Any] = {
-        "terminationGracePeriodSeconds": 1,
-        "containers": [{"name": "counter", "image": COUNTER_IMAGE, "imagePullPolicy": "IfNotPresent",
-                        "ports": [{"containerPort": 8080}],
-                        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}],
-        "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 100, "preference": {"matchExpressions": [
-                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}}]}},
-    }
-    return {"metadata": {"labels": {"app": app}}, "spec": spec}
 
 
 class PodCreations(threading.Thread):
@@ -61,11 +48,6 @@ class PodCreations(threading.Thread):
     def stop(self) -> list[client.V1Pod]:
         self._watch.stop()
         return self.added
-
-
-def pods_of(core: client.CoreV1Api, app: str) -> list[client.V1Pod]:
-    return [p for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={app}").items
-            if not p.metadata.deletion_timestamp]
 
 
 @pytest.fixture

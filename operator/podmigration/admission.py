@@ -28,13 +28,20 @@ def evict(body: kopf.Body, namespace: str | None, dryrun: bool, memo: kopf.Memo,
     pod = deps.kube.get_pod(namespace, name) if namespace and name else None
     if pod is None:
         return
+    migrations = deps.kube.list_migrations(namespace)
+    cordoned = {n["metadata"]["name"] for n in deps.kube.list_nodes() if (n.get("spec") or {}).get("unschedulable")}
+    moved = eviction.moved_by_eviction(pod, migrations, cordoned)
+    if moved is not None:
+        raise kopf.AdmissionError(f"pod {name} was live-migrated away from node {moved['status']['sourceNode']} by "
+                                  f"PodMigration {moved['metadata']['name']}; the pod of that name now is its restore "
+                                  f"on node {pod['spec']['nodeName']}", code=404)
     strategy = eviction.wanted(pod, deps.kube.get_namespace(namespace), deps.config.eviction_default)
     if strategy != eviction.MIGRATE:
         return
     _, plan = check_in_cluster(deps.kube, {"podName": name}, namespace, deps.config.helper_namespace)
-    decision = eviction.decide(pod, strategy, deps.kube.list_migrations(namespace), plan.refusals)
+    decision = eviction.decide(pod, strategy, migrations, plan.refusals)
     if decision.event and not dryrun:
-        deps.events(pod, type="Warning", reason=decision.event[0], message=decision.event[1])
+        deps.kube.post_event(pod, "Warning", decision.event[0], decision.event[1])
     if decision.allow:
         log.info("eviction of %s/%s allowed: %s", namespace, name, decision.event[1] if decision.event else "opted out")
         return

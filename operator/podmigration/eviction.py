@@ -26,13 +26,14 @@ REQUESTED_BY_ANNOTATION = f"{api.GROUP}/requested-by"
 
 @dataclass(frozen=True)
 class Decision:
-    """``allow``: evict as usual; else answer 429 with ``message``. ``start``: create the PodMigration first.
-    ``event``: (reason, message) for an Event on the pod."""
+    """``allow``: evict as usual; else answer ``code`` (429: retry) with ``message``. ``start``: create the
+    PodMigration first. ``event``: (reason, message) for an Event on the pod."""
 
     allow: bool
     message: str = ""
     start: bool = False
     event: tuple[str, str] | None = None
+    code: int = 429
 
 
 def wanted(pod: Obj, namespace: Obj | None, default: str) -> str:
@@ -48,6 +49,22 @@ def _of_pod(migrations: list[Obj], pod: Obj) -> list[Obj]:
     name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
     return [m for m in migrations if m["spec"].get("podName") == name
             and (m.get("status") or {}).get("sourcePodUID") in (None, uid)]
+
+
+def moved_by_eviction(pod: Obj, migrations: list[Obj], cordoned: set[str]) -> Obj | None:
+    """The eviction-started migration whose restore ``pod`` is, when it looks like a retry aimed at the source.
+
+    A StatefulSet pod keeps its name, so a drain retrying the eviction of the moved pod (evictions go by name)
+    reaches its restore: that is recognised by the restore running on a node that is not being drained while
+    the node it came from is cordoned, and answered "gone" (404), which ends the retries.
+    """
+    name = (pod["metadata"].get("annotations") or {}).get(api.MIGRATION_ANNOTATION)
+    migration = next((m for m in migrations if m["metadata"]["name"] == name), None)
+    if migration is None or (migration["metadata"].get("annotations") or {}).get(REQUESTED_BY_ANNOTATION) != "eviction":
+        return None
+    source = (migration.get("status") or {}).get("sourceNode")
+    node = (pod.get("spec") or {}).get("nodeName")
+    return migration if source in cordoned and node not in cordoned else None
 
 
 def decide(pod: Obj, strategy: str, migrations: list[Obj], refusals: list[Refusal]) -> Decision:

@@ -6,6 +6,7 @@ dependence on the typed models, which change between client releases.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
@@ -43,6 +44,10 @@ def api_message(exc: BaseException) -> str:
         return json.loads(body)["message"]
     except (TypeError, ValueError, KeyError):
         return str(getattr(exc, "reason", None) or exc)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _plain(instance: Any) -> Obj:
@@ -165,6 +170,18 @@ class Kube:
         patch = [{"op": "replace", "path": "/webhooks/0/matchConditions",
                   "value": [{"name": "handover", "expression": expression}]}]
         resource.patch(body=patch, name=configuration, content_type="application/json-patch+json")
+
+    def post_event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event about ``obj``, posted directly (kopf's poster works only inside its handlers' tasks,
+        not in an admission webhook)."""
+        meta = obj["metadata"]
+        self._events.create(namespace=meta["namespace"], body={
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {"kind": obj.get("kind", "Pod"), "apiVersion": obj.get("apiVersion", "v1"),
+                               "name": meta["name"], "namespace": meta["namespace"], "uid": meta.get("uid")},
+            "type": type_, "reason": reason, "message": message[:1024],
+            "source": {"component": "podmigration-operator"},
+            "firstTimestamp": _now(), "lastTimestamp": _now(), "count": 1})
 
     # volumes and events
     def get_claim(self, namespace: str, name: str) -> Obj | None:

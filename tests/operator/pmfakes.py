@@ -130,6 +130,10 @@ class FakeKube:
     def get_owner(self, namespace: str, kind: str, name: str, api_version: str = "apps/v1") -> Obj | None:
         return copy.deepcopy(self.owners.get((kind, name)))
 
+    def post_event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        self.events.append({"involvedObject": {"name": obj["metadata"]["name"], "uid": obj["metadata"].get("uid")},
+                            "type": type_, "reason": reason, "message": message})
+
     def set_webhook_match(self, configuration: str, expression: str) -> None:
         self.webhook_matches.append((configuration, expression))
 

@@ -85,3 +85,31 @@ def test_webhook_creates_nothing_on_a_dry_run(deps):
         admission.evict(body={"metadata": {"name": "counter"}}, namespace="default", dryrun=True,
                         memo=kopf.Memo(deps=deps))
     assert deps.kube.migrations == {}
+
+
+def test_a_retried_eviction_of_a_moved_statefulset_pod_is_told_the_pod_is_gone(deps):
+    """Evictions go by name: after the move, a drain's retry reaches the restore, which must not be evicted."""
+    restore = labelled("migrate")
+    restore["spec"]["nodeName"] = "worker-2"
+    restore["metadata"]["annotations"]["podmigration.dev/migration"] = "counter-evict-x"
+    deps.kube.pods[("default", "counter")] = restore
+    done = running("Succeeded", **{eviction.REQUESTED_BY_ANNOTATION: "eviction"})
+    done["status"]["sourceNode"] = "worker-1"
+    deps.kube.migrations[("default", "counter-evict-x")] = done
+    deps.kube.nodes[0]["spec"]["unschedulable"] = True  # worker-1 is being drained
+    with pytest.raises(kopf.AdmissionError) as answer:
+        admission.evict(body={"metadata": {"name": "counter"}}, namespace="default", dryrun=False,
+                        memo=kopf.Memo(deps=deps))
+    assert answer.value.code == 404 and "live-migrated away from node worker-1" in str(answer.value)
+    deps.kube.nodes[1]["spec"]["unschedulable"] = True  # its own node drained too: a real eviction, decided as usual
+    assert admission.evict(body={"metadata": {"name": "counter"}}, namespace="default", dryrun=False,
+                           memo=kopf.Memo(deps=deps)) is None  # nowhere left to move: evicted
+    assert [e["reason"] for e in deps.kube.events] == ["EvictedNotMigrated"]
+
+
+def test_an_opted_in_pod_that_cannot_move_is_evicted_with_an_event(deps):
+    deps.kube.nodes[1]["spec"]["unschedulable"] = True  # nowhere to go
+    assert admission.evict(body={"metadata": {"name": "counter"}}, namespace="default", dryrun=False,
+                           memo=kopf.Memo(deps=deps)) is None
+    (event,) = deps.kube.events
+    assert event["reason"] == "EvictedNotMigrated" and "NoTargetAvailable" in event["message"]
