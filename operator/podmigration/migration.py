@@ -339,7 +339,9 @@ class MigrationRunner:
             waiting = limits.why_waiting(migration, node, self.d.kube.list_migrations(None),
                                          self.d.config.max_outbound_per_node, self.d.config.max_per_cluster)
             if waiting is None:
-                return self._transition(migration, phases.PREPARING, message="validating the pod and the target node")
+                # sourceNode with the phase: the next migration counted under the lock must see where this one runs.
+                return self._transition(migration, phases.PREPARING, {"sourceNode": node},
+                                        message="validating the pod and the target node")
         status = migration.get("status") or {}
         if status.get("message") != waiting or status.get("sourceNode") != node:
             migration = self._write(migration, {"sourceNode": node, **st.progress(

@@ -64,3 +64,13 @@ def test_queued_migration_waits_in_pending_with_its_reason_then_runs(world):
     assert final["phase"] == "Succeeded", final["message"]
     assert ("Pending", "Queued", "waiting for a free slot on node worker-1: 1 migration(s) out of it run (limit 1 "
             "per node), 0 waiting ahead of this one") in seen
+
+
+def test_a_started_migration_counts_against_its_node_at_once(world):
+    kube, _, clock, _, deps = world
+    kube.create_migration("default", {"metadata": {"name": "counter-mig"},
+                                      "spec": {"podName": "counter", "targetNode": "worker-2"}})
+    runner = MigrationRunner(deps, "default", "counter-mig")
+    runner._start(kube.get_migration("default", "counter-mig"), FakeStop(clock))
+    status = kube.migrations[("default", "counter-mig")]["status"]
+    assert (status["phase"], status["sourceNode"]) == ("Preparing", "worker-1")
