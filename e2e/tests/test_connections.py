@@ -154,3 +154,22 @@ def test_source_is_killed_while_frozen(core, custom, pods, unique):
     assert b"SIGTERM" not in moved, "the source's SIGTERM handler ran and its trace was moved"
     check_sequence(moved, status.get("volumes"))
     assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
+
+
+def test_sockets_of_every_kind_never_block_the_move(core, custom, pods, unique):
+    """IPv6, half-closed and still-connecting TCP sockets are restored closed; the listener, UDP and Unix sockets
+    keep working; the same process goes on."""
+    name = f"sockets-{unique}"
+    core.create_namespaced_pod(NAMESPACE, script_pod(name, SOURCE_NODE, "sockets"))
+    pods.append(name)
+    before = read_counter(running_pod(core, name, ready=False).status.pod_ip)
+    assert before["tcp"] == {"established6": "ESTABLISHED", "established6-peer": "ESTABLISHED",
+                             "half-closed": "FIN_WAIT2", "half-closed-peer": "CLOSE_WAIT", "connecting": "SYN_SENT"}
+    assert (before["listening"], before["udp"], before["unix"]) == (True, True, True), before
+
+    status = finished_migration(custom, start_migration(custom, name, TARGET_NODE))["status"]
+    assert status["phase"] == "Succeeded", status
+    after = read_counter(running_pod(core, status["targetPod"], ready=False).status.pod_ip)
+    assert after["token"] == before["token"], "the process restarted instead of moving"
+    assert set(after["tcp"].values()) == {"CLOSE"}, after
+    assert (after["listening"], after["udp"], after["unix"]) == (True, True, True), after
