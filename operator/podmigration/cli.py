@@ -4,7 +4,8 @@
     kubectl migrate list [-n NS | -A]
     kubectl migrate status NAME [-n NS]
     kubectl migrate cancel NAME [-n NS]
-    kubectl migrate drain NODE [--to NODE] [--parallel N] [--timeout S] [--dry-run] [--no-evict] [--ignore-daemonsets]
+    kubectl migrate drain NODE [--to NODE] [--parallel N] [--timeout S] [--dry-run] [--no-evict] [--force]
+                          [--ignore-daemonsets]
 
 Exit status: 0 success, 1 the migration failed / was cancelled / is blocked, 2 bad usage.
 """
@@ -108,7 +109,8 @@ def command_parser() -> argparse.ArgumentParser:
         command.add_argument("name", help="PodMigration name")
         _common(command)
     _drain_arguments(sub.add_parser("drain", help="cordon a node and empty it: migrate the pods that can move, "
-                                                   "evict the others (kubectl drain with live migration)"))
+                                                   "evict the others, unmanaged ones with --force (kubectl drain "
+                                                   "with live migration)"))
     return parser
 
 
@@ -123,6 +125,9 @@ def _drain_arguments(drain: argparse.ArgumentParser) -> None:
                             "roll back by then too (10..3600, default 600)")
     drain.add_argument("--dry-run", action="store_true", help="print the plan; cordon, migrate and evict nothing")
     drain.add_argument("--no-evict", action="store_true", help="leave the pods that cannot migrate on the node")
+    drain.add_argument("--force", action="store_true",
+                       help="also evict unmanaged pods (no controller to recreate them) that cannot migrate (else "
+                            "they stay on the node, as with kubectl drain)")
     drain.add_argument("--ignore-daemonsets", action="store_true",
                        help="leave DaemonSet pods on the node (else the drain refuses, as kubectl drain does)")
     drain.add_argument("--operator-namespace", default="podmigration-system", metavar="NS",

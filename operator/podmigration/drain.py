@@ -36,7 +36,7 @@ def read_plan(kube: Kube, args: argparse.Namespace) -> list[Decision]:
         if decision is None:
             spec = {"podName": pod["metadata"]["name"], "targetNode": args.target}
             _, checked = check_in_cluster(kube, spec, pod["metadata"]["namespace"], args.operator_namespace)
-            decision = decide(pod, checked, evict=not args.no_evict)
+            decision = decide(pod, checked, evict=not args.no_evict, force=args.force)
         plan.append(decision)
     return plan
 

@@ -1,6 +1,7 @@
 """What ``kubectl migrate drain`` does with each pod of a node, decided on plain dicts (cluster I/O is drain.py's).
 
 Like ``kubectl drain``, except that a pod the operator's own preflight accepts is live-migrated instead of evicted.
+As there, a pod no controller would recreate (no controller ownerReference) is evicted only with ``--force``.
 """
 
 from __future__ import annotations
@@ -81,8 +82,14 @@ def triage(pod: Obj, operator_namespace: str, ignore_daemonsets: bool) -> Decisi
     return None
 
 
-def decide(pod: Obj, plan: Plan, evict: bool) -> Decision:
-    """A candidate after the preflight: migrate when it passes, else evict (``evict``) or leave it, saying why."""
+def unmanaged(pod: Obj) -> bool:
+    """Whether nothing would recreate the pod once evicted: it has no controller ownerReference."""
+    return controller_of(pod) is None
+
+
+def decide(pod: Obj, plan: Plan, evict: bool, force: bool = False) -> Decision:
+    """A candidate after the preflight: migrate when it passes, else evict (``evict``; an unmanaged pod only with
+    ``force``, as ``kubectl drain``) or leave it, saying why."""
     if plan.ok:
         return Decision(pod, MIGRATE, f"to {plan.target_node}")
     why = "; ".join(f"{r.reason}: {r.message}" for r in plan.refusals)
@@ -90,6 +97,8 @@ def decide(pod: Obj, plan: Plan, evict: bool) -> Decision:
         return Decision(pod, STAY, f"not evicted (--no-evict): {why}")
     if any(r.reason in NEVER_EVICT for r in plan.refusals):
         return Decision(pod, STAY, f"not evicted during another migration: {why}")
+    if unmanaged(pod) and not force:
+        return Decision(pod, STAY, f"{why}; unmanaged pod: use --force to evict it anyway")
     return Decision(pod, EVICT, why)
 
 

@@ -3,7 +3,9 @@ from pmfakes import FakeApiError, FakeKube, make_helper_pod, make_node, make_pdb
 from test_cli import terminal
 
 from podmigration import api, cli, phases
-from podmigration.drainplan import holding_back, migration_timeout, selects
+from podmigration.drainplan import EVICT, MIGRATE, STAY, decide, holding_back, migration_timeout, selects
+from podmigration.preflight import Plan
+from podmigration.refusals import Refusal
 
 NODES = [make_node("worker-1"), make_node("worker-2")]
 HELPERS = [make_helper_pod("worker-1", "10.0.0.1"), make_helper_pod("worker-2", "10.0.0.2")]
@@ -50,8 +52,20 @@ def owned_by(pod, kind, name):
     return pod
 
 
+def managed_cache():
+    """A pod that cannot migrate (hostPath) and that its ReplicaSet would recreate: evicted without --force."""
+    return owned_by(make_pod("cache", volumes=HOSTPATH), "ReplicaSet", "cache-5d8f9")
+
+
 def cluster(*pods):
-    return FakeKube(pods=pods, nodes=NODES, helper_pods=HELPERS)
+    """The pods' controllers exist, selecting them."""
+    kube = FakeKube(pods=pods, nodes=NODES, helper_pods=HELPERS)
+    for pod in pods:
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            kube.owners[(ref["kind"], ref["name"])] = {
+                "apiVersion": ref["apiVersion"], "metadata": {"name": ref["name"], "uid": "owner-uid", "generation": 1},
+                "spec": {"selector": {"matchLabels": dict(pod["metadata"]["labels"])}}}
+    return kube
 
 
 def drain(kube, *argv):
@@ -71,7 +85,7 @@ def table(out, header):
 def every_kind():
     mirror = make_pod("etcd-worker-1")
     mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"] = "abc"
-    return [make_pod("web"), make_pod("cache", volumes=HOSTPATH), make_pod("done", phase="Succeeded"), mirror,
+    return [make_pod("web"), managed_cache(), make_pod("done", phase="Succeeded"), mirror,
             owned_by(make_pod("agent-x1", namespace="kube-system"), "DaemonSet", "agent"),
             make_pod("operator-7f", namespace="podmigration-system"), make_pod("elsewhere", node="worker-2")]
 
@@ -205,7 +219,7 @@ def test_migration_timeout_ends_with_the_drain_within_the_crd_range():
 
 
 def test_an_eviction_refused_with_429_is_retried():
-    kube = cluster(make_pod("cache", volumes=HOSTPATH))
+    kube = cluster(managed_cache())
     kube.eviction_errors["cache"] = [429, 429, 429]
     code, out, _ = drain(kube)
     assert code == 0 and kube.evicted == ["cache"]
@@ -214,14 +228,14 @@ def test_an_eviction_refused_with_429_is_retried():
 
 
 def test_an_eviction_error_other_than_429_fails_the_pod():
-    kube = cluster(make_pod("cache", volumes=HOSTPATH))
+    kube = cluster(managed_cache())
     kube.eviction_errors["cache"] = [500]
     code, out, _ = drain(kube)
-    assert code == 1 and table(out, ["POD", "ACTION", "RESULT"])["default/cache"][0] == "failed"
+    assert code == 1 and table(out, ["POD", "ACTION", "RESULT"])["default/cache"][1].startswith("eviction failed: ")
 
 
 def test_an_evicted_pod_that_never_goes_is_not_drained():
-    kube = cluster(make_pod("cache", volumes=HOSTPATH))
+    kube = cluster(managed_cache())
     kube.delete_pod = lambda *args, **kwargs: None  # stuck terminating
     code, out, _ = drain(kube, "--timeout", "10")
     assert code == 1
@@ -239,11 +253,65 @@ def test_no_evict_leaves_the_pods_that_cannot_move():
     assert summary["default/cache"][1].startswith("not evicted (--no-evict): UnsupportedVolume: ")
 
 
+UNSUPPORTED = Refusal("UnsupportedVolume", "volume scratch is a hostPath")
+
+
+@pytest.mark.parametrize("managed, evict, force, action, why", [
+    (False, True, False, STAY, "UnsupportedVolume: volume scratch is a hostPath; unmanaged pod: use --force to "
+                               "evict it anyway"),
+    (False, True, True, EVICT, "UnsupportedVolume: volume scratch is a hostPath"),
+    (True, True, False, EVICT, "UnsupportedVolume: volume scratch is a hostPath"),
+    (False, False, True, STAY, "not evicted (--no-evict): UnsupportedVolume: volume scratch is a hostPath"),
+])
+def test_decide_evicts_an_unmanaged_pod_only_with_force(managed, evict, force, action, why):
+    pod = owned_by(make_pod("cache"), "ReplicaSet", "cache-5d8f9") if managed else make_pod("cache")
+    decision = decide(pod, Plan("worker-1", None, [UNSUPPORTED]), evict=evict, force=force)
+    assert (decision.action, decision.why) == (action, why)
+
+
+@pytest.mark.parametrize("managed", [False, True])
+def test_decide_migrates_managed_or_not(managed):
+    pod = owned_by(make_pod("web"), "ReplicaSet", "web-5d8f9") if managed else make_pod("web")
+    assert decide(pod, Plan("worker-1", "worker-2"), evict=True).action == MIGRATE
+
+
+def test_an_unmanaged_pod_that_cannot_migrate_stays_without_force():
+    kube = cluster(make_pod("web"), owned_by(make_pod("api"), "ReplicaSet", "api-5d8f9"),
+                   make_pod("cache", volumes=HOSTPATH))
+    Operator(kube)
+    code, out, err = drain(kube)
+    assert code == 1 and kube.evicted == [] and "node/worker-1 not drained" in err
+    summary = table(out, ["POD", "ACTION", "RESULT"])
+    assert summary["default/web"][0] == summary["default/api"][0] == "migrated"
+    assert summary["default/cache"][0] == "failed"
+    assert summary["default/cache"][1].startswith("UnsupportedVolume: ")
+    assert summary["default/cache"][1].endswith("; unmanaged pod: use --force to evict it anyway")
+
+
+def test_force_evicts_an_unmanaged_pod_that_cannot_migrate():
+    kube = cluster(make_pod("web"), make_pod("cache", volumes=HOSTPATH))
+    Operator(kube)
+    code, out, _ = drain(kube, "--force")
+    summary = table(out, ["POD", "ACTION", "RESULT"])
+    assert code == 0 and kube.evicted == ["cache"] and summary["default/web"][0] == "migrated"
+    assert summary["default/cache"][0] == "evicted" and "--force" not in summary["default/cache"][1]
+
+
+def test_dry_run_shows_the_unmanaged_decision():
+    pods = make_pod("cache", volumes=HOSTPATH), make_pod("web")
+    code, out, _ = drain(cluster(*pods), "--dry-run")
+    plan = table(out, ["POD", "ACTION", "WHY"])
+    assert code == 1 and plan["default/cache"][0] == "stay" and plan["default/web"] == ("migrate", "to worker-2")
+    assert plan["default/cache"][1].endswith("unmanaged pod: use --force to evict it anyway")
+    code, out, _ = drain(cluster(*pods), "--dry-run", "--force")
+    assert code == 0 and table(out, ["POD", "ACTION", "WHY"])["default/cache"][0] == "evict"
+
+
 def test_a_pod_under_another_migration_is_never_evicted():
     pod = make_pod("web")
     pod["metadata"]["annotations"][api.FENCED_BY_ANNOTATION] = "web-abcde"
     kube = cluster(pod)
-    code, out, _ = drain(kube)
+    code, out, _ = drain(kube, "--force")
     assert code == 1 and kube.evicted == []
     assert "AlreadyMigrating" in table(out, ["POD", "ACTION", "RESULT"])["default/web"][1]
 
