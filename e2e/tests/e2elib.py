@@ -555,3 +555,9 @@ def counter_template(app: str, node: str = SOURCE_NODE) -> dict[str, Any]:
 def pods_of(core: client.CoreV1Api, app: str) -> list[client.V1Pod]:
     return [p for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={app}").items
             if not p.metadata.deletion_timestamp]
+
+
+def no_pods_left(core: client.CoreV1Api, app: str) -> None:
+    """The next test starts from a namespace without this test's pods (owners delete theirs asynchronously)."""
+    wait_for(f"the pods of {app} deleted", lambda: not core.list_namespaced_pod(
+        NAMESPACE, label_selector=f"app={app}").items, timeout=120)

@@ -9,8 +9,8 @@ from typing import Iterator
 import pytest
 from kubernetes import client
 
-from e2elib import (NAMESPACE, OPERATOR_NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, counter_template, pods_of,
-                    read_counter, running_pod, wait_for)
+from e2elib import (NAMESPACE, OPERATOR_NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, counter_template,
+                    no_pods_left, pods_of, read_counter, running_pod, wait_for)
 
 OPT_IN = {"podmigration.dev/eviction": "migrate"}
 OPERATOR = "app.kubernetes.io/name=podmigration-operator"
@@ -34,6 +34,7 @@ def workloads(core, apps, unique) -> Iterator[dict[str, str]]:
             apps.delete_namespaced_stateful_set(app, NAMESPACE, propagation_policy="Foreground")
             core.delete_namespaced_service(app, NAMESPACE)
         core.delete_collection_namespaced_pod(NAMESPACE, label_selector=f"app={app}", grace_period_seconds=0)
+        no_pods_left(core, app)
     subprocess.run(["kubectl", "delete", "pdb", "-n", NAMESPACE, "-l", "pm-e2e=drain", "--ignore-not-found"],
                    capture_output=True)
 

@@ -10,8 +10,8 @@ import pytest
 from kubernetes import client, watch
 
 from e2elib import (COUNTER_IMAGE, NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_template, create_service,
-                    finished_migration, leftovers, pods_of, read_counter, restored_flags, running_pod, start_migration,
-                    wait_for)
+                    finished_migration, leftovers, no_pods_left, pods_of, read_counter, restored_flags, running_pod,
+                    start_migration, wait_for)
 
 MIGRATION_ANNOTATION = "podmigration.dev/migration"
 
@@ -61,6 +61,7 @@ def deployment(core, apps, unique) -> Iterator[str]:
     finally:
         apps.delete_namespaced_deployment(name, NAMESPACE, propagation_policy="Foreground")
         core.delete_namespaced_service(name, NAMESPACE)
+        no_pods_left(core, name)
 
 
 def test_deployment_pod_moves_without_an_extra_or_a_missing_replica(core, custom, apps, deployment):
@@ -111,6 +112,7 @@ def statefulset(core, apps, unique) -> Iterator[str]:
     finally:
         apps.delete_namespaced_stateful_set(name, NAMESPACE, propagation_policy="Foreground")
         core.delete_namespaced_service(name, NAMESPACE)
+        no_pods_left(core, name)
 
 
 def test_statefulset_pod_keeps_its_name_hostname_and_memory(core, custom, apps, statefulset):
@@ -161,3 +163,4 @@ def test_job_moved_mid_run_completes_once_without_a_failure(core, custom, batch,
         assert printed == list(range(1, 201)), printed
     finally:
         batch.delete_namespaced_job(name, NAMESPACE, propagation_policy="Foreground")
+        no_pods_left(core, name)
