@@ -24,7 +24,7 @@ load_base_images() {
   cc -O2 -static -o "$PM_CACHE/images/pause" "$e2e/images/pause/pause.c"
   pause=$("$here/image.sh" build localhost/pm-pause:1 "--cmd /pause" "$PM_CACHE/images/pause:/pause")
   # The workload image: counter.py by default; seqwriter.py, linkclient.py and sockets.py run through the pod's command.
-  for script in counter seqwriter linkclient sockets; do scripts+=("$e2e/images/counter/$script.py:/app/$script.py"); done
+  for script in jsonline counter seqwriter linkclient sockets; do scripts+=("$e2e/images/counter/$script.py:/app/$script.py"); done
   counter=$("$here/image.sh" build localhost/pm-counter:e2e \
     "--cmd '[\"python3\",\"-u\",\"/app/counter.py\"]' --port 8080" \
     "$("$here/build-rootfs.sh" image):/" "${scripts[@]}")

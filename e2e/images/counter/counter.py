@@ -6,11 +6,12 @@ migration the same token with a count at least as high proves the process contin
 COUNTER_BALLAST_MB adds that much memory (half random, half a repeated pattern), for benchmarks.
 """
 
-import json
 import os
 import socket
 import threading
 import time
+
+from jsonline import serve
 
 TICK = float(os.environ.get("COUNTER_TICK", "0.1"))
 PORT = int(os.environ.get("COUNTER_PORT", "8080"))
@@ -27,18 +28,9 @@ def tick() -> None:
         state["count"] += 1
 
 
-def serve() -> None:
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", PORT))
-    srv.listen(16)
-    print(f"counter {NAME} token={state['token']} listening on :{PORT}", flush=True)
-    while True:
-        conn, _ = srv.accept()
-        with conn:
-            reply = {"count": state["count"], "token": state["token"], "pid": os.getpid(), "container": NAME}
-            conn.sendall((json.dumps(reply) + "\n").encode())
+def reply() -> dict:
+    return {"count": state["count"], "token": state["token"], "pid": os.getpid(), "container": NAME}
 
 
 threading.Thread(target=tick, daemon=True).start()
-serve()
+serve(PORT, f"counter {NAME} token={state['token']} listening on :{PORT}", reply)

@@ -10,11 +10,12 @@ Every TCP connection on LINK_PORT gets one line of JSON: {"token": T, "pid": P, 
 clock (time.time), which a restore on another node keeps, unlike the monotonic clock.
 """
 
-import json
 import os
 import socket
 import threading
 import time
+
+from jsonline import serve
 
 PORT = int(os.environ.get("LINK_PORT", "8080"))
 HOST, _, _PORT = os.environ.get("LINK_ADDR", "127.0.0.1:6379").rpartition(":")
@@ -63,21 +64,12 @@ def link() -> None:
         time.sleep(INTERVAL)
 
 
-def serve() -> None:
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", PORT))
-    srv.listen(16)
-    print(f"linkclient token={state['token']} -> {TARGET[0]}:{TARGET[1]}, listening on :{PORT}", flush=True)
-    while True:
-        conn, _ = srv.accept()
-        with conn:
-            last_ok = state["last_ok"]
-            reply = {"token": state["token"], "pid": os.getpid(), "connects": state["connects"],
-                     "attempts": state["attempts"], "lastOkAgo": None if last_ok is None else time.time() - last_ok,
-                     "peer": state["peer"], "lastError": state["last_error"]}
-            conn.sendall((json.dumps(reply) + "\n").encode())
+def reply() -> dict:
+    last_ok = state["last_ok"]
+    return {"token": state["token"], "pid": os.getpid(), "connects": state["connects"], "attempts": state["attempts"],
+            "lastOkAgo": None if last_ok is None else time.time() - last_ok, "peer": state["peer"],
+            "lastError": state["last_error"]}
 
 
 threading.Thread(target=link, daemon=True).start()
-serve()
+serve(PORT, f"linkclient token={state['token']} -> {TARGET[0]}:{TARGET[1]}, listening on :{PORT}", reply)

@@ -11,12 +11,12 @@ SIGTERM leaves a trace: "SIGTERM" appended to the file and exit code SEQ_TERM_EX
 stopped gracefully (its handler ran) is told apart from one killed by SIGKILL (137).
 """
 
-import json
 import os
 import signal
-import socket
 import threading
 import time
+
+from jsonline import serve
 
 TICK = float(os.environ.get("SEQ_TICK", "0.05"))
 PORT = int(os.environ.get("SEQ_PORT", "8080"))
@@ -44,19 +44,10 @@ def tick() -> None:
         os.write(fd, b"%d\n" % state["count"])
 
 
-def serve() -> None:
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", PORT))
-    srv.listen(16)
-    print(f"seqwriter token={state['token']} writing {PATH}, listening on :{PORT}", flush=True)
-    while True:
-        conn, _ = srv.accept()
-        with conn:
-            reply = {"count": state["count"], "token": state["token"], "pid": os.getpid(), "file": PATH}
-            conn.sendall((json.dumps(reply) + "\n").encode())
+def reply() -> dict:
+    return {"count": state["count"], "token": state["token"], "pid": os.getpid(), "file": PATH}
 
 
 signal.signal(signal.SIGTERM, on_sigterm)
 threading.Thread(target=tick, daemon=True).start()
-serve()
+serve(PORT, f"seqwriter token={state['token']} writing {PATH}, listening on :{PORT}", reply)

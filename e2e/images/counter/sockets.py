@@ -6,10 +6,11 @@ socket pair. Every connection to PORT gets one JSON line: {"token", "tcp": {name
 "udp", "unix"}; after a migration the connected TCP sockets are closed (state CLOSE) and the rest still work.
 """
 
-import json
 import os
 import socket
 import struct
+
+from jsonline import serve
 
 PORT = int(os.environ.get("SOCKETS_PORT", "8080"))
 host, _, port = os.environ.get("CONNECT_TO", "10.213.0.250:9").rpartition(":")
@@ -73,12 +74,4 @@ def report() -> dict:
             "listening": still_listening(), "udp": echoes(udp, udp, udp.getsockname()), "unix": echoes(unix_a, unix_b)}
 
 
-srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("0.0.0.0", PORT))
-srv.listen(16)
-print(f"sockets token={token} listening on :{PORT}", flush=True)
-while True:
-    conn, _ = srv.accept()
-    with conn:
-        conn.sendall((json.dumps(report()) + "\n").encode())
+serve(PORT, f"sockets token={token} listening on :{PORT}", report)
