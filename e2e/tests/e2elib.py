@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -10,7 +11,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 from kubernetes import client, watch
 
@@ -561,3 +562,16 @@ def no_pods_left(core: client.CoreV1Api, app: str) -> None:
     """The next test starts from a namespace without this test's pods (owners delete theirs asynchronously)."""
     wait_for(f"the pods of {app} deleted", lambda: not core.list_namespaced_pod(
         NAMESPACE, label_selector=f"app={app}").items, timeout=120)
+
+
+@contextlib.contextmanager
+def placed_on_source(core: client.CoreV1Api, apps: list[str]) -> Iterator[None]:
+    """Pods created inside land on SOURCE_NODE: TARGET_NODE is cordoned until every pod of ``apps`` (labels
+    app=<name>) is bound, since the scheduler's spreading may outweigh a preference."""
+    core.patch_node(TARGET_NODE, {"spec": {"unschedulable": True}})
+    try:
+        yield
+        wait_for("the new pods bound to a node", lambda: all(
+            pods_of(core, app) and all(p.spec.node_name for p in pods_of(core, app)) for app in apps))
+    finally:
+        core.patch_node(TARGET_NODE, {"spec": {"unschedulable": None}})

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 
 from e2elib import (NAMESPACE, OPERATOR_NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, counter_template,
-                    no_pods_left, pods_of, read_counter, running_pod, wait_for)
+                    no_pods_left, placed_on_source, pods_of, read_counter, running_pod, wait_for)
 
 OPT_IN = {"podmigration.dev/eviction": "migrate"}
 OPERATOR = "app.kubernetes.io/name=podmigration-operator"
@@ -106,10 +106,11 @@ def keep_the_operator_off(core) -> None:
 
 
 def test_kubectl_drain_migrates_opted_in_pods_and_evicts_the_others(core, apps, workloads, unique):
-    bare(core, workloads, f"d-bare-{unique}", OPT_IN)
-    deployment(apps, workloads, f"d-web-{unique}", OPT_IN)
-    statefulset(core, apps, workloads, f"d-db-{unique}", OPT_IN)
-    deployment(apps, workloads, f"d-plain-{unique}")
+    with placed_on_source(core, [f"d-web-{unique}", f"d-db-{unique}", f"d-plain-{unique}"]):
+        bare(core, workloads, f"d-bare-{unique}", OPT_IN)
+        deployment(apps, workloads, f"d-web-{unique}", OPT_IN)
+        statefulset(core, apps, workloads, f"d-db-{unique}", OPT_IN)
+        deployment(apps, workloads, f"d-plain-{unique}")
     before = tokens_on_source(core, workloads)
     core.patch_node(SOURCE_NODE, {"spec": {"unschedulable": True}})
     keep_the_operator_off(core)
@@ -131,7 +132,8 @@ def test_kubectl_drain_migrates_opted_in_pods_and_evicts_the_others(core, apps, 
 def test_kubectl_migrate_drain_moves_pods_and_respects_a_budget(core, apps, workloads, unique):
     moving, held = f"m-bare-{unique}", f"m-held-{unique}"
     bare(core, workloads, moving)
-    deployment(apps, workloads, held)
+    with placed_on_source(core, [held]):
+        deployment(apps, workloads, held)
     subprocess.run(["kubectl", "create", "pdb", f"{held}", "-n", NAMESPACE, f"--selector=app={held}",
                     "--min-available=1"], check=True, capture_output=True)
     subprocess.run(["kubectl", "label", "pdb", held, "-n", NAMESPACE, "pm-e2e=drain"], check=True,

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client, watch
 
 from e2elib import (COUNTER_IMAGE, NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_template, create_service,
-                    finished_migration, leftovers, no_pods_left, pods_of, read_counter, restored_flags, running_pod,
+                    finished_migration, leftovers, no_pods_left, placed_on_source, pods_of, read_counter, restored_flags, running_pod,
                     start_migration, wait_for)
 
 MIGRATION_ANNOTATION = "podmigration.dev/migration"
@@ -55,7 +55,8 @@ def deployment(core, apps, unique) -> Iterator[str]:
     name = f"web-{unique}"
     body = {"metadata": {"name": name}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
                                                   "template": counter_template(name)}}
-    apps.create_namespaced_deployment(NAMESPACE, body)
+    with placed_on_source(core, [name]):
+        apps.create_namespaced_deployment(NAMESPACE, body)
     try:
         yield name
     finally:
@@ -68,7 +69,7 @@ def test_deployment_pod_moves_without_an_extra_or_a_missing_replica(core, custom
     ip = create_service(core, deployment, 8080)
     pods = wait_for("2 Ready replicas", lambda: (lambda ps: ps if len(ps) == 2 and all(
         c.ready for p in ps for c in p.status.container_statuses or []) else None)(pods_of(core, deployment)))
-    source = next(p for p in pods if p.spec.node_name == SOURCE_NODE)  # the template prefers it
+    source = next(p for p in pods if p.spec.node_name == SOURCE_NODE)
     tokens = {p.metadata.name: read_counter(p.status.pod_ip)["token"] for p in pods}
     answers: list[dict[str, Any]] = []
     stop = threading.Event()
@@ -104,9 +105,10 @@ def statefulset(core, apps, unique) -> Iterator[str]:
     name = f"db-{unique}"
     core.create_namespaced_service(NAMESPACE, {"metadata": {"name": name}, "spec": {
         "clusterIP": "None", "selector": {"app": name}, "ports": [{"port": 8080}]}})
-    apps.create_namespaced_stateful_set(NAMESPACE, {"metadata": {"name": name}, "spec": {
-        "serviceName": name, "replicas": 1, "selector": {"matchLabels": {"app": name}},
-        "template": counter_template(name)}})
+    with placed_on_source(core, [name]):
+        apps.create_namespaced_stateful_set(NAMESPACE, {"metadata": {"name": name}, "spec": {
+            "serviceName": name, "replicas": 1, "selector": {"matchLabels": {"app": name}},
+            "template": counter_template(name)}})
     try:
         yield name
     finally:
