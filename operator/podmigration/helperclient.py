@@ -127,9 +127,10 @@ class HelperClient:
         body = {"id": archive_id, "target": target.url, "compression": compression}
         return self._call(source, "POST", "/v1/send", body=body, timeout=timeout)
 
-    def build_checkpoint_image(self, target: Helper, archive_id: str, container: str, image: str,
-                               timeout: float) -> Obj:
-        body = {"id": archive_id, "container": container, "image": image}
+    def build_checkpoint_image(self, target: Helper, archive_id: str, container: str, image: str, *, sha256: str,
+                               size: int, timeout: float) -> Obj:
+        """``sha256``/``size``: the archive as the checkpoint recorded it; the helper checks the file against them."""
+        body = {"id": archive_id, "container": container, "image": image, "sha256": sha256, "bytes": size}
         return self._call(target, "POST", "/v1/images/checkpoint", body=body, timeout=timeout)
 
     def network_cut(self, helper: Helper, pod_uid: str) -> Obj:
@@ -149,10 +150,10 @@ class HelperClient:
         body = {"podUID": pod_uid, "volume": volume, "id": archive_id}
         return self._call(source, "POST", "/v1/volumes/pack", body=body, timeout=timeout)
 
-    def unpack_volume(self, target: Helper, pod_uid: str, volume: str, archive_id: str, truncate: dict[str, int],
-                      timeout: float) -> Obj:
-        body = {"podUID": pod_uid, "volume": volume, "id": archive_id, "truncate": truncate,
-                "timeoutSeconds": max(1, int(timeout))}
+    def unpack_volume(self, target: Helper, pod_uid: str, volume: str, archive_id: str, truncate: dict[str, int], *,
+                      sha256: str, size: int, timeout: float) -> Obj:
+        body = {"podUID": pod_uid, "volume": volume, "id": archive_id, "truncate": truncate, "sha256": sha256,
+                "bytes": size, "timeoutSeconds": max(1, int(timeout))}
         return self._call(target, "POST", "/v1/volumes/unpack", body=body, timeout=timeout + SHORT_TIMEOUT)
 
     def release_volumes(self, target: Helper, pod_uid: str, gate_volume: str, timeout: float) -> Obj:

@@ -497,7 +497,9 @@ class MigrationRunner:
                 continue
             image = api.checkpoint_image(uid, container["name"])
             self.d.helpers.build_checkpoint_image(target, api.checkpoint_id(uid, container["name"]),
-                                                  container["name"], image, timeout=self._remaining(migration))
+                                                  container["name"], image, sha256=container.get("sha256", ""),
+                                                  size=container.get("checkpointBytes", 0),
+                                                  timeout=self._remaining(migration))
             container["image"] = image
             migration = self._write(migration, {"containers": containers})
         if owners.by_kind((status.get("owner") or {}).get("kind")).same_name:
@@ -518,6 +520,9 @@ class MigrationRunner:
         fresh = sorted(c["name"] for c in containers if not restored.get(c["name"]))
         if fresh:
             raise RuntimeError(f"containers {', '.join(fresh)} of pod {name} started fresh instead of being restored")
+        # The restored containers exist: the checkpoint images (all of the pod's memory) and archives on the target
+        # are of no more use, and any pod could start from such an image while it is there.
+        self._cleanup_node(migration, status["targetNode"], target)
         if not owners.by_kind((status.get("owner") or {}).get("kind")).same_name:
             self._check_owner(migration)  # the hand-over to it comes next, in Finalizing
         return self._transition(migration, phases.FINALIZING,
@@ -537,7 +542,8 @@ class MigrationRunner:
             if volume.get("unpackSeconds") is not None:
                 continue
             result = self.d.helpers.unpack_volume(target, uid, volume["name"], volume["id"],
-                                                  volume.get("truncate") or {}, timeout=self._remaining(migration))
+                                                  volume.get("truncate") or {}, sha256=volume.get("sha256", ""),
+                                                  size=volume.get("bytes", 0), timeout=self._remaining(migration))
             volume.update(unpackSeconds=result.get("seconds", 0), truncated=result.get("truncated") or [])
             migration = self._write(migration, {"volumes": moved})
         self.d.helpers.release_volumes(target, uid, api.VOLUMES_GATE_VOLUME, timeout=self._remaining(migration))
@@ -710,19 +716,21 @@ class MigrationRunner:
         nodes = list(dict.fromkeys(n for n in (status.get("sourceNode"), status.get("targetNode")) if n))
         helpers = self._helpers() if nodes else {}
         for node in nodes:
-            helper = helpers.get(node)
-            if helper is None or not helper.ready:
-                log.warning("%s/%s: no ready node-helper on node %s; cleanup skipped there", self.namespace,
-                            self.name, node)
-                self._event(migration, "Warning", "CleanupSkipped",
-                            f"no ready podmigration node-helper on node {node}: this migration's checkpoint "
-                            f"archives and images may remain on that node")
-                continue
-            answer = self.d.helpers.cleanup(helper, migration["metadata"]["uid"])
-            kept = [k.get("image", "?") if isinstance(k, dict) else str(k) for k in answer.get("kept") or []]
-            if kept:
-                self._event(migration, "Warning", "CleanupIncomplete",
-                            f"node-helper on node {node} kept checkpoint image(s) still in use: {', '.join(kept)}")
+            self._cleanup_node(migration, node, helpers.get(node))
+
+    def _cleanup_node(self, migration: Obj, node: str, helper: Helper | None) -> None:
+        if helper is None or not helper.ready:
+            log.warning("%s/%s: no ready node-helper on node %s; cleanup skipped there", self.namespace,
+                        self.name, node)
+            self._event(migration, "Warning", "CleanupSkipped",
+                        f"no ready podmigration node-helper on node {node}: this migration's checkpoint "
+                        f"archives and images may remain on that node")
+            return
+        answer = self.d.helpers.cleanup(helper, migration["metadata"]["uid"])
+        kept = [k.get("image", "?") if isinstance(k, dict) else str(k) for k in answer.get("kept") or []]
+        if kept:
+            self._event(migration, "Warning", "CleanupIncomplete",
+                        f"node-helper on node {node} kept checkpoint image(s) still in use: {', '.join(kept)}")
 
     def _discard_replacement(self, replacement: Obj, stop: StopFlag) -> None:
         """Kill the never-promoted copy and wait until it is gone, so that it never answers beside the

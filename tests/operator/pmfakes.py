@@ -260,7 +260,8 @@ class FakeHelpers:
         assert pod_uid in self.frozen, "volume copied while the source runs"
         return {"id": archive_id, "bytes": 500, "sha256": "cd" * 32, "seconds": 0.05, "files": 2}
 
-    def unpack_volume(self, target, pod_uid, volume, archive_id, truncate, timeout):
+    def unpack_volume(self, target, pod_uid, volume, archive_id, truncate, *, sha256, size, timeout):
+        assert sha256 and size, "the helper checks the archive against what the source recorded"
         self._record("unpack_volume", target.node, pod_uid, volume, archive_id, dict(truncate))
         return {"bytes": 500, "files": 2, "seconds": 0.02, "truncated": sorted(truncate)}
 
@@ -283,7 +284,8 @@ class FakeHelpers:
         return {"bytes": 1000, "wireBytes": 400, "sha256": ("cd" if "--" in archive_id else "ab") * 32,
                 "seconds": 0.1}
 
-    def build_checkpoint_image(self, target, archive_id, container, image, timeout):
+    def build_checkpoint_image(self, target, archive_id, container, image, *, sha256, size, timeout):
+        assert sha256 and size, "the helper checks the archive against what the checkpoint recorded"
         self._record("build_checkpoint_image", target.node, archive_id, container, image)
         return {"image": image}
 
