@@ -7,8 +7,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 export KUBECONFIG=${KUBECONFIG:-$KUBECONFIG_FILE}
 ref=$(cat "$STATE/project-image" 2>/dev/null) || die "no project image: run 'make image' first"
 helm=$("$here/cluster/build-helm.sh")
-# Helm installs the chart's CRD once and never upgrades it: apply the current one first.
-kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/crds/podmigration.yaml" >&2
+# Helm installs the chart's CRDs once and never upgrades them: apply the current ones first.
+kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/crds/" >&2
 log "helm upgrade --install podmigration charts/podmigration (image $ref)"
 "$helm" upgrade --install podmigration "$REPO_ROOT/charts/podmigration" -n podmigration-system --create-namespace \
   --set image.repository="${ref%:*}" --set image.tag="${ref##*:}" --wait --timeout 5m 2>&1 | grep -v "symbolic link" >&2

@@ -575,3 +575,27 @@ def placed_on_source(core: client.CoreV1Api, apps: list[str]) -> Iterator[None]:
             pods_of(core, app) and all(p.spec.node_name for p in pods_of(core, app)) for app in apps))
     finally:
         core.patch_node(TARGET_NODE, {"spec": {"unschedulable": None}})
+
+
+OPERATOR_SELECTOR = "app.kubernetes.io/name=podmigration-operator"
+
+
+def operator_pods(core: client.CoreV1Api) -> list[client.V1Pod]:
+    return [p for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=OPERATOR_SELECTOR).items
+            if not p.metadata.deletion_timestamp]
+
+
+def operator_leader(custom: client.CustomObjectsApi, replicas: list[client.V1Pod], peering: str = "podmigration",
+                    timeout: float = 60) -> str:
+    """The name of the replica that leads: of the live replicas' peering records, the highest priority."""
+    names = {p.metadata.name for p in replicas}
+
+    def leader() -> str | None:
+        peers = (custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", peering).get("status")
+                 or {})
+        live = [(v.get("priority", 0), k.split("@", 1)[-1].split("/", 1)[0]) for k, v in peers.items()
+                if isinstance(v, dict)]
+        live = [(priority, name) for priority, name in live if name in names]
+        return max(live)[1] if live else None
+
+    return wait_for("a leading operator replica", leader, timeout=timeout)

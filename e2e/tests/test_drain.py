@@ -10,10 +10,9 @@ import pytest
 from kubernetes import client
 
 from e2elib import (NAMESPACE, OPERATOR_NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, counter_template,
-                    no_pods_left, placed_on_source, pods_of, read_counter, running_pod, wait_for)
+                    no_pods_left, operator_pods, placed_on_source, pods_of, read_counter, running_pod, wait_for)
 
 OPT_IN = {"podmigration.dev/eviction": "migrate"}
-OPERATOR = "app.kubernetes.io/name=podmigration-operator"
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +90,15 @@ def tokens_after(core, made) -> dict[str, tuple[str, str]]:
 
 def keep_the_operator_off(core) -> None:
     """With the node cordoned, a drain must not take the operator down while it answers the evictions: move it."""
-    (pod,) = core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=OPERATOR).items
-    if pod.spec.node_name != SOURCE_NODE:
-        return
-    core.delete_namespaced_pod(pod.metadata.name, OPERATOR_NAMESPACE)
-    (new,) = wait_for("the operator Ready elsewhere", lambda: [
-        p for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=OPERATOR).items
-        if p.metadata.uid != pod.metadata.uid and p.spec.node_name != SOURCE_NODE and p.status.container_statuses
-        and p.status.container_statuses[0].ready], timeout=120)
-    wait_for("the webhook Service to point at it", lambda: new.status.pod_ip in {
+    on_source = [p for p in operator_pods(core) if p.spec.node_name == SOURCE_NODE]
+    for pod in on_source:
+        core.delete_namespaced_pod(pod.metadata.name, OPERATOR_NAMESPACE)
+    gone = {p.metadata.uid for p in on_source}
+    ready = wait_for("every operator replica Ready elsewhere", lambda: (lambda pods: pods if pods and all(
+        p.metadata.uid not in gone and p.spec.node_name != SOURCE_NODE and p.status.container_statuses
+        and p.status.container_statuses[0].ready for p in pods) else None)(operator_pods(core)), timeout=120)
+    ips = {p.status.pod_ip for p in ready}
+    wait_for("the webhook Service to point at them only", lambda: ips == {
         address for s in client.DiscoveryV1Api(core.api_client).list_namespaced_endpoint_slice(
             OPERATOR_NAMESPACE, label_selector="kubernetes.io/service-name=podmigration-operator").items
         for e in s.endpoints or [] if (e.conditions and e.conditions.ready) for address in e.addresses})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kubernetes import client
 
 from e2elib import (COUNTER_IMAGE, GROUP, NAMESPACE, OPERATOR_NAMESPACE, PLURAL, SOURCE_NODE, TARGET_NODE, VERSION,
+                    operator_leader, operator_pods,
                     assert_rolled_back, counter_pod, finished_migration, leftovers, node_exec, pod_gone, read_counter,
                     restored_flags, running_pod, slow_to_be_ready, start_migration, wait_for)
 
@@ -93,23 +94,44 @@ def test_timeout_after_checkpoint_rolls_back_and_the_source_keeps_running(core, 
     assert_rolled_back(core, status, pod, before)
 
 
+def in_restoring(custom, name: str) -> None:
+    wait_for(f"PodMigration {name} in Restoring", lambda: custom.get_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, PLURAL, name).get("status", {}).get("phase") == "Restoring", timeout=60)
+
+
 def test_operator_restarted_mid_migration_resumes_from_the_status(core, custom, pods, unique):
     source = f"mig-restart-{unique}"
     pods.append(source)
     pod = slow_to_be_ready(core, source)
     before = read_counter(pod.status.pod_ip)
     name = start_migration(custom, source, TARGET_NODE, timeoutSeconds=30)
-    wait_for(f"PodMigration {name} in Restoring", lambda: custom.get_namespaced_custom_object(
-        GROUP, VERSION, NAMESPACE, PLURAL, name).get("status", {}).get("phase") == "Restoring", timeout=30)
+    in_restoring(custom, name)
 
-    selector = "app.kubernetes.io/name=podmigration-operator"
-    (old,) = core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=selector).items
-    core.delete_namespaced_pod(old.metadata.name, OPERATOR_NAMESPACE, grace_period_seconds=0)
+    old = operator_pods(core)
+    for replica in old:  # every replica at once: a restart of the whole operator
+        core.delete_namespaced_pod(replica.metadata.name, OPERATOR_NAMESPACE, grace_period_seconds=0)
     wait_for("a new operator pod Ready", lambda: [
-        p for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=selector).items
-        if p.metadata.uid != old.metadata.uid and p.status.container_statuses and p.status.container_statuses[0].ready])
+        p for p in operator_pods(core) if p.metadata.uid not in {o.metadata.uid for o in old}
+        and p.status.container_statuses and p.status.container_statuses[0].ready])
 
     assert_rolled_back(core, finished_migration(custom, name)["status"], pod, before)
+
+
+def test_another_replica_takes_over_when_the_leader_dies_mid_migration(core, custom, pods, unique):
+    source = f"mig-leader-{unique}"
+    pods.append(source)
+    pod = slow_to_be_ready(core, source)
+    before = read_counter(pod.status.pod_ip)
+    name = start_migration(custom, source, TARGET_NODE, timeoutSeconds=40)
+    in_restoring(custom, name)
+    leader = operator_leader(custom, operator_pods(core))
+    core.delete_namespaced_pod(leader, OPERATOR_NAMESPACE, grace_period_seconds=0)  # no goodbye to its peers
+
+    # The migration cannot finish (its replacement never becomes Ready): the replica left must take it over
+    # and roll it back at its timeout.
+    status = finished_migration(custom, name)["status"]
+    assert_rolled_back(core, status, pod, before)
+    assert operator_leader(custom, operator_pods(core)) != leader
 
 
 def test_read_write_many_claim_moves_with_the_pod(core, custom, pods, unique, claim):

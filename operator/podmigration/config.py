@@ -60,6 +60,10 @@ class Config:
     eviction_default: str = "evict"
     #: Where the admission webhooks' serving certificate is (tls.crt, tls.key); empty: no webhooks served.
     webhook_tls_dir: str = ""
+    #: kopf peering object for leader election among replicas; empty: standalone (one replica).
+    peering: str = ""
+    #: Seconds a replica's claim lasts without renewal: how soon another takes over from a dead leader.
+    peering_lifetime: int = 15
     #: The operator's own image: the replacement's volume gate runs it (present on every helper node).
     image: str = ""
     #: Expected downtime = base + per GiB of the pod's memory; the preflight warns of liveness probes that give
@@ -80,6 +84,8 @@ class Config:
             max_outbound_per_node=int(_number("PM_MAX_OUTBOUND_PER_NODE", 2)),
             max_per_cluster=int(_number("PM_MAX_PER_CLUSTER", 5)),
             image=os.environ.get("PM_IMAGE", ""),
+            peering=os.environ.get("PM_PEERING", ""),
+            peering_lifetime=int(_number("PM_PEERING_LIFETIME", 15)),
             handover_webhook=os.environ.get("PM_HANDOVER_WEBHOOK", ""),
             eviction_default=_choice("PM_EVICTION_DEFAULT", ("evict", "migrate"), "evict"),
             webhook_tls_dir=os.environ.get("PM_WEBHOOK_TLS_DIR", ""),

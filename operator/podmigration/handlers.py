@@ -9,6 +9,7 @@ or ``python -m podmigration``.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,20 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # The CRD schema has no room for kopf's status fields: keep kopf's bookkeeping in annotations.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=api.GROUP)
-    # One replica (Deployment strategy Recreate); no peering CRDs to install. Set here rather than in
-    # kopf.run() so that ``kopf run -m podmigration.handlers`` behaves the same.
-    settings.peering.standalone = True
     load_config()
     config = Config.from_env()
+    # Set here rather than in kopf.run() so that ``kopf run -m podmigration.handlers`` behaves the same.
+    if config.peering:
+        # Leader election: every replica announces itself in the peering object; all but the one with the
+        # highest priority pause (kopf stops their daemons, which leave the status for the next run). Equal
+        # priorities would pause them all, hence a random one per process.
+        settings.peering.name = config.peering
+        settings.peering.clusterwide = True
+        settings.peering.mandatory = True
+        settings.peering.priority = random.SystemRandom().randint(1, 2**31 - 1)
+        settings.peering.lifetime = config.peering_lifetime
+    else:
+        settings.peering.standalone = True
     # Every running migration is a sync daemon that holds one thread of kopf's executor until it ends;
     # kopf's default pool (min(32, CPUs + 4)) would silently queue migrations beyond that.
     settings.execution.max_workers = config.max_concurrent_migrations

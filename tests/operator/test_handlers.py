@@ -24,3 +24,19 @@ def test_concurrent_migrations_from_the_environment(monkeypatch):
     settings = _configure(monkeypatch)
     assert settings.execution.max_workers == 200
     assert settings.peering.standalone
+
+
+def test_replicas_elect_a_leader_through_kopf_peering_with_distinct_priorities(monkeypatch):
+    monkeypatch.setenv("PM_PEERING", "podmigration")
+    monkeypatch.setenv("PM_PEERING_LIFETIME", "15")
+    first, second = _configure(monkeypatch), _configure(monkeypatch)
+    assert (first.peering.name, first.peering.clusterwide, first.peering.mandatory) == ("podmigration", True, True)
+    assert not first.peering.standalone and first.peering.lifetime == 15
+    assert first.peering.priority != second.peering.priority  # equal priorities would pause both
+
+
+def test_webhooks_are_served_when_their_certificate_is_mounted(monkeypatch, tmp_path):
+    monkeypatch.setenv("PM_WEBHOOK_TLS_DIR", str(tmp_path))
+    server = _configure(monkeypatch).admission.server
+    assert isinstance(server, kopf.WebhookServer) and server.port == handlers.WEBHOOK_PORT
+    assert server.certfile == str(tmp_path / "tls.crt")
