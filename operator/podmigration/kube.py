@@ -46,6 +46,18 @@ def api_message(exc: BaseException) -> str:
         return str(getattr(exc, "reason", None) or exc)
 
 
+#: (connect, read) seconds for every API call: a hung connection must not hold a frozen source past its deadline.
+API_TIMEOUT = (5.0, 30.0)
+
+
+class _TimedDynamicClient(DynamicClient):
+    """The dynamic client with a timeout on every request (discovery included) unless the caller gives one."""
+
+    def request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        params.setdefault("_request_timeout", API_TIMEOUT)
+        return super().request(method, path, body, **params)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -58,7 +70,7 @@ class Kube:
     """The cluster operations the operator and CLI need; missing objects are ``None``, not errors."""
 
     def __init__(self, api_client: k8s_client.ApiClient | None = None) -> None:
-        self._dyn = DynamicClient(api_client or k8s_client.ApiClient())
+        self._dyn = _TimedDynamicClient(api_client or k8s_client.ApiClient())
 
     @cached_property
     def _pods(self) -> Any:
