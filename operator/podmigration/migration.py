@@ -188,8 +188,8 @@ class MigrationRunner:
         if not phases.can_roll_back(phase):
             if cancel and not self._cancel_ignored_noted:
                 self._cancel_ignored_noted = True
-                self.d.events(migration, type="Warning", reason="CancelIgnored",
-                              message=f"cancel requested in phase {phase}: the replacement is already serving")
+                self._event(migration, "Warning", "CancelIgnored",
+                            f"cancel requested in phase {phase}: the replacement is already serving")
             return
         if migration["metadata"].get("deletionTimestamp"):
             raise Interrupt(phases.CANCELLED, "Deleted", "the PodMigration was deleted; migration rolled back")
