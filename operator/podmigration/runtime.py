@@ -1,0 +1,53 @@
+"""What every part of a migration's state machine shares: its dependencies, its stop flag, its two exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from kopf import DaemonStoppingReason
+
+from . import status as st
+from .config import Config
+from .events import EventSink
+from .helperclient import HelperClient
+from .kube import Kube
+
+Obj = dict[str, Any]
+
+
+class StopFlag(Protocol):
+    """kopf's daemon stop flag (kopf.DaemonStopped): truthy when kopf wants the daemon to exit.
+
+    ``reason`` is a kopf.DaemonStoppingReason (a flag, possibly combined) once it is raised.
+    """
+
+    def __bool__(self) -> bool: ...
+
+    @property
+    def reason(self) -> DaemonStoppingReason | None: ...
+
+    def wait(self, timeout: float | None = None) -> Any: ...
+
+
+class Interrupt(Exception):
+    """Ends the forward path: rollback follows, then the migration ends in ``outcome``."""
+
+    def __init__(self, outcome: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome, self.reason, self.message = outcome, reason, message
+
+
+class OperatorStopping(Exception):
+    """The operator is exiting: leave the status as it is, a restarted operator resumes."""
+
+
+@dataclass
+class Deps:
+    kube: Kube
+    helpers: HelperClient
+    config: Config
+    events: EventSink
+    clock: Callable[[], datetime] = st.utcnow

@@ -1,0 +1,91 @@
+"""Finalizing: end the source without letting it run again, hand the replacement to its owner, clean up."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from .. import owners, phases
+from ..helperclient import Helper, HelperError
+from ..runtime import Obj, StopFlag
+
+log = logging.getLogger(__name__)
+
+#: How long a successful migration waits for the source's kubelet to start stopping the deleted source before
+#: it thaws the (already killed) processes anyway.
+KUBELET_STOPPING_SECONDS = 10
+
+
+class FinalizeSteps:
+    """The finalize step(s) of MigrationRunner (mixed into it; ``self`` is the runner)."""
+
+    def _finalize(self, migration: Obj, stop: StopFlag) -> Obj:
+        status = migration["status"]
+        source_pod = self._source_pod(migration)
+        if source_pod is not None:
+            if migration["spec"].get("keepSource"):
+                self._release_source(source_pod, status["sourceNode"])
+            else:
+                self._kill_source(source_pod, status["sourceNode"],
+                                  self.d.kube.get_pod(self.namespace, status["targetPod"]), stop)
+        migration = self._end_handover(migration)
+        self._cleanup(migration)
+        kept = " (source kept running)" if migration["spec"].get("keepSource") else ""
+        return self._transition(migration, phases.SUCCEEDED,
+                                message=f"pod {status['targetPod']} runs on {status['targetNode']}{kept}")
+
+    def _kill_source(self, pod: Obj, node: str, replacement: Obj | None, stop: StopFlag) -> None:
+        """End the source without letting its processes run again: their state lives on in the replacement.
+
+        SIGKILL is queued while the pod is frozen, which makes the kernel drop any later SIGTERM; only then is
+        the pod deleted, so the kubelet (which never restarts a container of a deleted pod) stops it without a
+        preStop hook or SIGTERM handler ever running; the thaw waits until the kubelet has begun stopping it
+        (its Killing Event), so the death it sees is never taken for a crash to restart from.
+        """
+        helper, uid, name = self._helper(node), pod["metadata"]["uid"], pod["metadata"]["name"]
+        killed = self.d.helpers.kill(helper, uid, thaw=False).get("killed", 0)
+        if replacement is not None:
+            owners.strategy_for(pod).hand_over(self.d.kube, self.namespace, pod, replacement)
+        self.d.kube.delete_pod(self.namespace, name, uid)
+        deadline = self.d.clock() + timedelta(seconds=KUBELET_STOPPING_SECONDS)
+        while self.d.clock() < deadline and self._source_pod_present(name, uid) and not any(
+                e.get("reason") == "Killing" for e in self.d.kube.pod_events(self.namespace, name, uid)):
+            self._sleep(self.d.config.poll_seconds, stop)
+        try:
+            self.d.helpers.thaw(helper, uid)
+        except HelperError as exc:
+            if exc.status != 404:
+                raise
+            log.info("%s/%s: source %s already gone at the thaw: %s", self.namespace, self.name, name, exc)
+        log.info("%s/%s: source pod %s killed while frozen (%s processes) and deleted", self.namespace, self.name,
+                 name, killed)
+
+    def _source_pod_present(self, name: str, uid: str) -> bool:
+        pod = self.d.kube.get_pod(self.namespace, name)
+        return pod is not None and pod["metadata"]["uid"] == uid
+
+    def _cleanup(self, migration: Obj) -> None:
+        """Delete this migration's archives and checkpoint images on both nodes (idempotent).
+
+        Best-effort per node: a node without a ready helper (gone, drained, helper uninstalled) would
+        otherwise keep the migration from ever ending; what is left there is reported in an Event.
+        """
+        status = migration.get("status") or {}
+        nodes = list(dict.fromkeys(n for n in (status.get("sourceNode"), status.get("targetNode")) if n))
+        helpers = self._helpers() if nodes else {}
+        for node in nodes:
+            self._cleanup_node(migration, node, helpers.get(node))
+
+    def _cleanup_node(self, migration: Obj, node: str, helper: Helper | None) -> None:
+        if helper is None or not helper.ready:
+            log.warning("%s/%s: no ready node-helper on node %s; cleanup skipped there", self.namespace,
+                        self.name, node)
+            self._event(migration, "Warning", "CleanupSkipped",
+                        f"no ready podmigration node-helper on node {node}: this migration's checkpoint "
+                        f"archives and images may remain on that node")
+            return
+        answer = self.d.helpers.cleanup(helper, migration["metadata"]["uid"])
+        kept = [k.get("image", "?") if isinstance(k, dict) else str(k) for k in answer.get("kept") or []]
+        if kept:
+            self._event(migration, "Warning", "CleanupIncomplete",
+                        f"node-helper on node {node} kept checkpoint image(s) still in use: {', '.join(kept)}")
