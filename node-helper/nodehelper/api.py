@@ -20,7 +20,7 @@ from .archives import ArchiveStore
 from .containers import Containers
 from .criuimage import ImageError
 from .criustats import read_dump_stats
-from .errors import BadRequest, HelperError, NotFound, UpstreamError
+from .errors import ArchiveTooLarge, BadRequest, HelperError, NotFound, UpstreamError
 from .freezer import Freezer
 from .images import Images, checkpoint_image_name
 from .kubelet import Kubelet
@@ -70,6 +70,12 @@ class Helper:
         archive_id = validation.archive_id(validation.field(body, "id"))
         namespace, pod, container = (validation.field(body, name) for name in ("namespace", "pod", "container"))
         timeout = validation.timeout_seconds(body.get("timeoutSeconds"), default=60)
+        expected = validation.byte_count(body.get("expectedBytes", 0), "expectedBytes")
+        # Refused before the kubelet dumps anything: a dump nobody may keep would only be process memory to delete.
+        self.store.refuse_existing(archive_id)
+        self.store.refuse_larger(archive_id, expected, "the expected checkpoint")
+        self.store.require_space(archive_id, expected)
+        self.store.space.require(self.kubelet.checkpoint_dir, expected, f"checkpoint {archive_id} by the kubelet")
         started = time.monotonic()
         kubelet_archive = self.kubelet.checkpoint(namespace, pod, container, timeout)
         seconds = time.monotonic() - started
@@ -147,14 +153,33 @@ class Helper:
         return result
 
     def receive(
-        self, archive_id: str, content_encoding: str | None, sha256: str | None, body: Reader
+        self,
+        archive_id: str,
+        body: Reader,
+        *,
+        content_encoding: str,
+        sha256: str | None,
+        decoded_length: str | None,
+        wire_length: int | None,
     ) -> dict[str, Any]:
+        """Everything that can refuse an upload (the id exists, a size too large or not fitting) is checked before
+        its body is read; the stream is bounded on the wire and decoded, so a body that lies about its size is cut
+        off before it fills the disk."""
         archive_id = validation.archive_id(archive_id)
         if sha256 is None:
             raise BadRequest("missing X-Content-Sha256 header")
         expected = validation.sha256_hex(sha256)
+        size = None
+        if decoded_length is not None:
+            size = validation.header_byte_count(decoded_length, transfer.DECODED_LENGTH_HEADER)
+        elif content_encoding == "identity":
+            size = wire_length
+        bound = transfer.wire_bound(self.store.max_bytes if size is None else size, content_encoding)
+        if wire_length is not None and wire_length > bound:
+            raise ArchiveTooLarge(f"archive {archive_id}: a body of {wire_length} bytes, more than {bound} on the wire")
+        wire = transfer.CappedReader(body, bound, f"archive {archive_id}: the body on the wire")
         started = time.monotonic()
-        info = self.store.receive(archive_id, transfer.decoder(body, content_encoding), expected)
+        info = self.store.receive(archive_id, transfer.decoder(wire, content_encoding), expected, size)
         log.info(
             "received archive %s: %d bytes (%s) in %.3fs, sha256 ok",
             archive_id,
@@ -167,18 +192,18 @@ class Helper:
     def build_checkpoint_image(self, body: dict[str, Any]) -> dict[str, Any]:
         archive_id = validation.archive_id(validation.field(body, "id"))
         container = validation.container_name(validation.field(body, "container"))
+        sha256, size = validation.recorded_archive(body)
         image = body.get("image") or checkpoint_image_name(archive_id)
-        archive = self.store.path(archive_id)
-        if not archive.is_file():
-            raise NotFound(f"archive {archive_id} not found on this node")
         started = time.monotonic()
+        self.store.verify(archive_id, sha256, size)
         if self.images.discard_checkpoint_image(image):
             log.info("removed existing checkpoint image %s before building it again", image)
-        self.images.build_checkpoint_image(archive, container, image)
+        self.images.build_checkpoint_image(self.store.path(archive_id), container, image)
         log.info(
-            "built checkpoint image %s from archive %s for container %s in %.3fs",
+            "built checkpoint image %s from archive %s (%d bytes, sha256 verified) for container %s in %.3fs",
             image,
             archive_id,
+            size,
             container,
             time.monotonic() - started,
         )

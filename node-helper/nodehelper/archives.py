@@ -1,9 +1,11 @@
-"""Local store of checkpoint archives. They hold full process memory: root-only files, verified, deleted after use."""
+"""Local store of checkpoint archives. They hold full process memory: root-only files, written once, verified,
+deleted only with their migration."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import tempfile
@@ -13,7 +15,9 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from . import validation
-from .errors import ChecksumMismatch, NotFound
+from .config import DEFAULT_MAX_ARCHIVE_BYTES, DEFAULT_MIN_FREE_BYTES
+from .diskspace import BoundedWriter, DiskSpace
+from .errors import ArchiveTooLarge, ChecksumMismatch, Conflict, InsufficientStorage, NotFound
 from .transfer import HashingWriter, Reader, copy_into, file_sha256
 
 log = logging.getLogger(__name__)
@@ -32,13 +36,26 @@ class ArchiveInfo:
     sha256: str
 
 
+def _exists(archive_id: str) -> Conflict:
+    return Conflict(
+        f"archive {archive_id} already exists on this node: archives are written once and removed only "
+        "with their migration (DELETE /v1/migrations/<uid>)"
+    )
+
+
 class ArchiveStore:
     """Files <id>.tar (0600) in a 0700 directory, each with a <id>.tar.sha256 recorded when it was written.
 
-    The record is deleted before its archive is replaced, so a stale one is never trusted after a crash."""
+    Write-once: an archive appears whole under its id (hard-linked from a partial file, which fails if the id
+    exists) or not at all, and only deleting its migration removes it, so nobody can swap what was verified.
+    Each is at most `max_bytes`; `min_free` bytes stay free on the disk."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES, min_free: int = DEFAULT_MIN_FREE_BYTES
+    ) -> None:
         self.root = root
+        self.max_bytes = max_bytes
+        self.space = DiskSpace(min_free)
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(root, 0o700)
         for stale in root.glob(f".*{_PART_SUFFIX}"):
@@ -52,28 +69,67 @@ class ArchiveStore:
     def _digest_path(self, archive_id: str) -> Path:
         return self.root / f"{validation.archive_id(archive_id)}{_DIGEST_SUFFIX}"
 
+    def refuse_existing(self, archive_id: str) -> None:
+        """Checked before any work (a kubelet checkpoint, reading an upload), and again when the archive appears."""
+        if self.path(archive_id).exists():
+            raise _exists(archive_id)
+
+    def refuse_larger(self, archive_id: str, size: int, what: str) -> None:
+        if size > self.max_bytes:
+            raise ArchiveTooLarge(
+                f"archive {archive_id}: {what} of {size} bytes exceeds the maximum of {self.max_bytes} "
+                "(PM_MAX_ARCHIVE_BYTES)"
+            )
+
+    def require_space(self, archive_id: str, need: int) -> None:
+        self.space.require(self.root, need, f"archive {archive_id}")
+
     @contextlib.contextmanager
-    def _writing(self, archive_id: str) -> Iterator[HashingWriter]:
-        """Yields a hashing writer on a hidden partial file that becomes <id>.tar (and gets its sha256 record)
-        only if the block ends without an exception; otherwise nothing is kept and an earlier copy stays."""
-        final = self.path(archive_id)
+    def _writing(self, archive_id: str, need: int, limit: int, too_large: str) -> Iterator[HashingWriter]:
+        """Yields a hashing writer, bounded to `limit` bytes, on a hidden partial file that becomes <id>.tar (with
+        its sha256 record) only if the block ends without an exception and the id is still free; otherwise
+        nothing is kept."""
+        self.refuse_existing(archive_id)
+        self.require_space(archive_id, need)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{archive_id}.", suffix=_PART_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as out:
-                writer = HashingWriter(out)
+                check = functools.partial(self.require_space, archive_id, 0)
+                writer = HashingWriter(BoundedWriter(out, limit, too_large, check))
                 yield writer
-            # A crash between the replace and the new record must leave no record rather than the old one.
-            self._digest_path(archive_id).unlink(missing_ok=True)
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            self._publish(Path(tmp), archive_id)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise InsufficientStorage(f"archive {archive_id}: the disk of {self.root} is full") from None
             raise
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         self._write_digest(archive_id, writer.sha256)
 
-    def receive(self, archive_id: str, reader: Reader, expected_sha256: str | None = None) -> ArchiveInfo:
-        """Writes a stream to <id>.tar, hashing on the way; on a checksum mismatch nothing is kept."""
-        with self._writing(archive_id) as out:
+    def _publish(self, source: Path, archive_id: str) -> None:
+        """Links a complete file in as <id>.tar; link(2), unlike rename(2), never replaces an existing one."""
+        # No archive has this id, so any record of it is stale (a deletion that crashed halfway).
+        self._digest_path(archive_id).unlink(missing_ok=True)
+        try:
+            os.link(source, self.path(archive_id))
+        except FileExistsError:
+            raise _exists(archive_id) from None
+
+    def receive(
+        self, archive_id: str, reader: Reader, expected_sha256: str | None = None, size: int | None = None
+    ) -> ArchiveInfo:
+        """Writes a stream to <id>.tar, hashing on the way; `size`, when the sender announced it, bounds the
+        stream (and is checked for room first); on a size or checksum mismatch nothing is kept."""
+        if size is None:
+            limit, too_large = self.max_bytes, f"the maximum of {self.max_bytes} bytes (PM_MAX_ARCHIVE_BYTES)"
+        else:
+            self.refuse_larger(archive_id, size, "the announced size")
+            limit, too_large = size, f"the {size} bytes announced"
+        message = f"archive {archive_id}: the stream is larger than {too_large}; nothing kept"
+        with self._writing(archive_id, size or 0, limit, message) as out:
             copy_into(reader, out)
+            if size is not None and out.bytes != size:
+                raise ChecksumMismatch(f"archive {archive_id}: received {out.bytes} bytes, {size} were announced")
             if expected_sha256 is not None and out.sha256 != expected_sha256.lower():
                 raise ChecksumMismatch(
                     f"archive {archive_id}: sha256 {out.sha256} of {out.bytes} received bytes "
@@ -81,34 +137,38 @@ class ArchiveStore:
                 )
         return ArchiveInfo(archive_id, out.bytes, out.sha256)
 
-    def write(self, archive_id: str, fill: Callable[[HashingWriter], T]) -> tuple[ArchiveInfo, T]:
+    def write(self, archive_id: str, need: int, fill: Callable[[HashingWriter], T]) -> tuple[ArchiveInfo, T]:
         """Creates <id>.tar from what `fill` writes (e.g. a tar stream), hashed on the way like a received archive;
-        returns its info and what `fill` returned."""
-        with self._writing(archive_id) as out:
+        `need` is its estimated size. Returns its info and what `fill` returned."""
+        self.refuse_larger(archive_id, need, "an estimated size")
+        message = f"archive {archive_id}: larger than the maximum of {self.max_bytes} bytes (PM_MAX_ARCHIVE_BYTES)"
+        with self._writing(archive_id, need, self.max_bytes, message) as out:
             result = fill(out)
         return ArchiveInfo(archive_id, out.bytes, out.sha256), result
 
     def adopt(self, archive_id: str, source: Path) -> ArchiveInfo:
         """Moves a file (the kubelet's checkpoint) into the store; the original is gone afterwards either way,
         also when the move or the copy fails (it holds full process memory)."""
-        final = self.path(archive_id)
         try:
+            size = source.stat().st_size
+            self.refuse_larger(archive_id, size, "the checkpoint")
+            self.refuse_existing(archive_id)
             try:
-                self._digest_path(archive_id).unlink(missing_ok=True)
-                os.rename(source, final)
+                self._publish(source, archive_id)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
                 # Different mounts: copy (hashing on the way), then the finally below deletes the original.
                 with open(source, "rb") as f:
-                    return self.receive(archive_id, f)
+                    return self.receive(archive_id, f, size=size)
         finally:
             source.unlink(missing_ok=True)
+        final = self.path(archive_id)
         os.chmod(final, 0o600)
         with open(final, "rb") as f:
             digest = file_sha256(f)
         self._write_digest(archive_id, digest)
-        return ArchiveInfo(archive_id, final.stat().st_size, digest)
+        return ArchiveInfo(archive_id, size, digest)
 
     def info(self, archive_id: str) -> ArchiveInfo:
         """Size and the sha256 recorded at write time (recomputed if the record is missing)."""
@@ -131,14 +191,23 @@ class ArchiveStore:
         except FileNotFoundError:
             raise NotFound(f"archive {archive_id} not found on this node") from None
 
-    def verify(self, archive_id: str) -> ArchiveInfo:
-        """Re-hashes the archive and compares it with its record, so a corrupted file is never used."""
-        info = self.info(archive_id)
+    def verify(self, archive_id: str, sha256: str, size: int) -> ArchiveInfo:
+        """Re-hashes the file as it is on disk now against the sha256 and size the checkpoint (or pack) answered,
+        not against the record kept here, so an archive changed on disk after its transfer is never used."""
         with self.open(archive_id) as f:
+            actual = os.fstat(f.fileno()).st_size
+            if actual != size:
+                raise ChecksumMismatch(
+                    f"archive {archive_id}: {actual} bytes on disk, but {size} were recorded at the checkpoint; "
+                    "not used"
+                )
             digest = file_sha256(f)
-        if digest != info.sha256:
-            raise ChecksumMismatch(f"archive {archive_id}: sha256 {digest} does not match the recorded {info.sha256}")
-        return info
+        if digest != sha256:
+            raise ChecksumMismatch(
+                f"archive {archive_id}: sha256 {digest} on disk does not match {sha256} recorded at the checkpoint; "
+                "not used"
+            )
+        return ArchiveInfo(archive_id, size, digest)
 
     def delete_migration(self, migration_uid: str) -> list[str]:
         """Deletes every archive (and partial upload) whose id starts with "<migration-uid>-"; idempotent."""

@@ -11,6 +11,9 @@ from pathlib import Path
 from . import criuconfig
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+GIB = 1 << 30
+DEFAULT_MAX_ARCHIVE_BYTES = 64 * GIB
+DEFAULT_MIN_FREE_BYTES = GIB
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Config:
     kubelet_pods_dir: Path = Path("/var/lib/kubelet/pods")
     criu_config: Path = Path("/host/etc/criu/runc.conf")
     criu_options: tuple[str, ...] = ()
+    max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
+    min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
 
     @property
     def archive_dir(self) -> Path:
@@ -69,4 +74,16 @@ class Config:
             kubelet_pods_dir=Path(env.get("KUBELET_PODS_DIR", d.kubelet_pods_dir)),
             criu_config=Path(env.get("PM_CRIU_CONFIG", d.criu_config)),
             criu_options=tuple(criuconfig.parse_options(env.get("PM_CRIU_OPTIONS", ""))),
+            max_archive_bytes=_count(env, "PM_MAX_ARCHIVE_BYTES", d.max_archive_bytes, minimum=1),
+            min_free_bytes=_count(env, "PM_MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
         )
+
+
+def _count(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    """A whole number from the environment; a typo must stop the start with its name, not become a default."""
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < minimum:
+        raise ValueError(f"{name}={value!r}: expected a whole number >= {minimum}")
+    return int(value)

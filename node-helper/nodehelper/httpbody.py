@@ -20,6 +20,8 @@ class BodyReader:
             raise BadRequest(f"unsupported Transfer-Encoding: {encoding}")
         self._chunked = encoding == "chunked"
         self._done = False
+        #: The body's size as Content-Length declared it; None for a chunked body.
+        self.length: int | None = None
         if self._chunked:
             self._left = 0
         else:
@@ -29,6 +31,7 @@ class BodyReader:
                 raise BadRequest("invalid Content-Length") from None
             if self._left < 0:
                 raise BadRequest("invalid Content-Length")
+            self.length = self._left
             self._done = self._left == 0
         self.wire_bytes = 0
 

@@ -68,7 +68,8 @@ class PodApi:
         archive_id = validation.archive_id(validation.field(body, "id"))
         directory = self.empty_dirs.existing(uid, volume)
         started = time.monotonic()
-        info, entries = self.store.write(archive_id, lambda out: volumes.pack(directory, out))
+        need = volumes.packed_size(directory)
+        info, entries = self.store.write(archive_id, need, lambda out: volumes.pack(directory, out))
         seconds = time.monotonic() - started
         log.info(
             "packed emptyDir %s of pod %s as archive %s: %d entries, %d bytes in %.3fs",
@@ -80,11 +81,12 @@ class PodApi:
     def unpack_volume(self, body: dict[str, Any]) -> dict[str, Any]:
         uid, volume = validation.field(body, "podUID"), validation.field(body, "volume")
         archive_id = validation.archive_id(validation.field(body, "id"))
+        sha256, size = validation.recorded_archive(body)
         sizes = volumes.truncations(body.get("truncate"))
         timeout = validation.timeout_seconds(body.get("timeoutSeconds"), default=60)
         directory = self.empty_dirs.wait_ready(uid, volume, timeout)
         started = time.monotonic()
-        info = self.store.verify(archive_id)
+        info = self.store.verify(archive_id, sha256, size)
         entries = volumes.unpack(self.store.path(archive_id), directory)
         truncated = volumes.truncate(directory, sizes)
         seconds = time.monotonic() - started

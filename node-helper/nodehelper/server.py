@@ -220,8 +220,14 @@ class Handler(BaseHTTPRequestHandler):
         return self._send_json(200, self.server.helper.health())
 
     def _put_archive(self, id: str) -> int:
-        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
-        answer = self.server.helper.receive(id, encoding, self.headers.get("X-Content-Sha256"), self.body)
+        answer = self.server.helper.receive(
+            id,
+            self.body,
+            content_encoding=(self.headers.get("Content-Encoding") or "identity").strip().lower(),
+            sha256=self.headers.get("X-Content-Sha256"),
+            decoded_length=self.headers.get(transfer.DECODED_LENGTH_HEADER),
+            wire_length=self.body.length,
+        )
         return self._send_json(200, answer)
 
     def _image_export(self) -> int:

@@ -24,7 +24,7 @@ log = logging.getLogger("nodehelper")
 def build_apis(config: Config) -> tuple[Helper, PodApi]:
     tools = Tools(config.cri_endpoint, config.storage_root, config.storage_runroot, config.storage_driver)
     kubelet_ctx = tlsconfig.kubelet_context(config.kubelet_ca_file, config.kubelet_insecure_tls)
-    store = ArchiveStore(config.archive_dir)
+    store = ArchiveStore(config.archive_dir, config.max_archive_bytes, config.min_free_bytes)
     freezer = Freezer(config.cgroup_root)
     containers = Containers(tools)
     helper = Helper(

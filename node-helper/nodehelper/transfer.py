@@ -12,16 +12,24 @@ from typing import Any, BinaryIO, Protocol
 
 import zstandard
 
-from .errors import BadRequest, UpstreamError
+from .errors import ArchiveTooLarge, BadRequest, Busy, Conflict, HelperError, UpstreamError
 
 CHUNK = 1 << 20
 ZSTD_LEVEL = 3
 # API compression names -> HTTP Content-Encoding values.
 COMPRESSIONS = {"zstd": "zstd", "none": "identity"}
+#: The archive's size before Content-Encoding, set by our sender so the receiver can bound the stream by it.
+DECODED_LENGTH_HEADER = "X-Content-Length-Decoded"
+# A peer's refusals the caller can act on (the archive is there already; come back later) keep their status.
+_PASSED_ON: dict[int, type[HelperError]] = {409: Conflict, 503: Busy}
 
 
 class Reader(Protocol):
     def read(self, size: int = -1) -> bytes: ...
+
+
+class Writer(Protocol):
+    def write(self, data: bytes) -> int: ...
 
 
 def encoder(source: BinaryIO, content_encoding: str) -> Reader:
@@ -47,10 +55,33 @@ def chunks(reader: Reader, size: int = CHUNK) -> Iterator[bytes]:
         yield chunk
 
 
+def wire_bound(size: int, content_encoding: str) -> int:
+    """The most bytes `size` bytes may take on the wire: zstd expands incompressible data a little (per its
+    compressBound: under 1/256 plus one block)."""
+    return size if content_encoding == "identity" else size + size // 128 + (1 << 17)
+
+
+class CappedReader:
+    """Reads through, failing once more than `limit` bytes came: a sender cannot stream forever."""
+
+    def __init__(self, source: Reader, limit: int, what: str) -> None:
+        self.source = source
+        self.limit = limit
+        self.what = what
+        self.bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.bytes += len(data)
+        if self.bytes > self.limit:
+            raise ArchiveTooLarge(f"{self.what}: more than {self.limit} bytes")
+        return data
+
+
 class HashingWriter:
     """Writes through to `out`, counting the bytes and hashing them, so nothing has to be read back to hash it."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: Writer) -> None:
         self.out = out
         self.bytes = 0
         self._digest = hashlib.sha256()
@@ -99,7 +130,8 @@ def json_answer(resp: http.client.HTTPResponse, who: str) -> dict[str, Any]:
     except ValueError:
         payload = {"error": raw[:300].decode("utf-8", "replace")}
     if not 200 <= resp.status < 300:
-        raise UpstreamError(f"{who} answered {resp.status}: {payload.get('error', payload)}")
+        error = _PASSED_ON.get(resp.status, UpstreamError)
+        raise error(f"{who} answered {resp.status}: {payload.get('error', payload)}")
     if not isinstance(payload, dict):
         raise UpstreamError(f"{who} answered with a non-object: {payload!r:.200}")
     return payload
@@ -137,10 +169,11 @@ def send_file(
             "Content-Type": "application/octet-stream",
             "Content-Encoding": content_encoding,
             "X-Content-Sha256": sha256,
+            DECODED_LENGTH_HEADER: str(size),
         }
         try:
             conn.request("PUT", path, body=body(), headers=headers, encode_chunked=True)
-        except (BrokenPipeError, ConnectionResetError) as exc:
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as exc:
             # The peer may have refused early and closed; its answer says why, if it is still readable.
             try:
                 resp = conn.getresponse()

@@ -65,6 +65,26 @@ def sha256_hex(value: object) -> str:
     return _check(_SHA256, value.lower() if isinstance(value, str) else value, "sha256")
 
 
+def byte_count(value: object, what: str) -> int:
+    """A size in bytes in a JSON body: an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"invalid {what}: {value!r} (a size in bytes)")
+    return value
+
+
+def header_byte_count(value: str, name: str) -> int:
+    """A size in bytes in a header: decimal digits only."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 20:
+        raise BadRequest(f"invalid {name} header: {value!r:.40} (a size in bytes)")
+    return int(value)
+
+
+def recorded_archive(body: dict[str, Any]) -> tuple[str, int]:
+    """The "sha256" and "bytes" the checkpoint or pack answered, which the caller recorded and now requires of
+    the archive it is about to use."""
+    return sha256_hex(field(body, "sha256")), byte_count(field(body, "bytes"), "bytes")
+
+
 def peer_url(value: object) -> tuple[str, int]:
     """A peer helper is addressed as https://HOST:PORT and nothing else, so no request can be redirected."""
     if not isinstance(value, str):

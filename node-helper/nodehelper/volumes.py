@@ -4,13 +4,14 @@ on the target (owners, modes, mtimes, links and empty directories kept), and the
 from __future__ import annotations
 
 import os
+import stat
 import tarfile
 import time
 from pathlib import Path
-from typing import Protocol
 
 from . import validation
 from .errors import BadRequest, NotFound
+from .transfer import Writer
 
 EMPTY_DIR = "kubernetes.io~empty-dir"
 RELEASE_FILE = "done"
@@ -47,8 +48,17 @@ class EmptyDirs:
         return directory
 
 
-class Writer(Protocol):
-    def write(self, data: bytes) -> int: ...
+def packed_size(directory: Path) -> int:
+    """An upper estimate of what `pack` writes (content in 512-byte blocks, at most three header blocks per entry,
+    the end of the archive), so the free space is checked before the volume is read."""
+    total = tarfile.RECORDSIZE
+    for root, dirs, files in os.walk(directory):
+        for name in dirs + files:
+            st = os.lstat(os.path.join(root, name))
+            total += 3 * tarfile.BLOCKSIZE
+            if stat.S_ISREG(st.st_mode):
+                total += -(-st.st_size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    return total
 
 
 def pack(directory: Path, out: Writer) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from nodehelper import archives
 from nodehelper.archives import ArchiveStore
-from nodehelper.errors import BadRequest, ChecksumMismatch, NotFound
+from nodehelper.errors import BadRequest, ChecksumMismatch, Conflict, InsufficientStorage, NotFound
 
 DATA = os.urandom(3 * (1 << 20) + 17)  # spans several 1 MiB chunks
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -36,12 +36,45 @@ def test_checksum_mismatch_keeps_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failed_retry_keeps_the_verified_copy(tmp_path: Path) -> None:
-    store = ArchiveStore(tmp_path)
+def test_an_archive_is_written_once(tmp_path: Path) -> None:
+    store = ArchiveStore(tmp_path / "archives")
     store.receive("uid-c", io.BytesIO(DATA), SHA)
-    with pytest.raises(ChecksumMismatch):
-        store.receive("uid-c", io.BytesIO(DATA[:-1]), SHA)
-    assert store.path("uid-c").read_bytes() == DATA
+    kubelet_copy = tmp_path / "checkpoint-web_default-c-2025-01-01T00:00:00Z.tar"
+    kubelet_copy.write_bytes(b"other memory")
+    for write in (
+        lambda: store.receive("uid-c", io.BytesIO(DATA), SHA),  # even the same bytes
+        lambda: store.receive("uid-c", io.BytesIO(b"forged")),
+        lambda: store.write("uid-c", 0, lambda out: out.write(b"forged")),
+        lambda: store.adopt("uid-c", kubelet_copy),
+    ):
+        with pytest.raises(Conflict, match="already exists.*DELETE /v1/migrations"):
+            write()
+    assert not kubelet_copy.exists()  # process memory nobody may keep
+    assert store.path("uid-c").read_bytes() == DATA and store.info("uid-c").sha256 == SHA
+    assert sorted(p.name for p in store.root.iterdir()) == ["uid-c.tar", "uid-c.tar.sha256"]
+    store.delete_migration("uid")
+    assert store.receive("uid-c", io.BytesIO(b"new")).bytes == 3
+
+
+class AnotherUpload(io.BytesIO):
+    """A stream during which a concurrent upload of the same id completes."""
+
+    def __init__(self, store: ArchiveStore) -> None:
+        super().__init__(DATA)
+        self.store = store
+
+    def read(self, size: int = -1) -> bytes:
+        if self.tell() == 0 and not self.store.path("uid-c").exists():
+            self.store.path("uid-c").write_bytes(b"first")
+        return super().read(size)
+
+
+def test_the_first_of_two_concurrent_writes_wins(tmp_path: Path) -> None:
+    store = ArchiveStore(tmp_path)
+    with pytest.raises(Conflict):
+        store.receive("uid-c", AnotherUpload(store), SHA)
+    assert store.path("uid-c").read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["uid-c.tar"]
 
 
 def test_info_uses_recorded_digest_and_recomputes_when_missing(tmp_path: Path) -> None:
@@ -71,11 +104,14 @@ class Crash(Exception):
     pass
 
 
-def test_a_crash_before_the_new_digest_is_written_leaves_no_stale_digest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_stale_digest_is_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = ArchiveStore(tmp_path / "archives")
-    store.receive("uid-c", io.BytesIO(b"old archive"))
+    # A deletion that crashed between the archive and its record left the record.
+    (store.root / "uid-c.tar.sha256").write_text("0" * 64 + "\n")
+    assert store.receive("uid-c", io.BytesIO(DATA)).sha256 == SHA
+    assert store.info("uid-c").sha256 == SHA
+
+    # A crash between the archive's appearance and its record: the record is recomputed.
     original = tmp_path / "checkpoint-web_default-c-2025-01-01T00:00:00Z.tar"
     original.write_bytes(DATA)
 
@@ -84,27 +120,26 @@ def test_a_crash_before_the_new_digest_is_written_leaves_no_stale_digest(
 
     monkeypatch.setattr(store, "_write_digest", crash)
     with pytest.raises(Crash):
-        store.receive("uid-c", io.BytesIO(DATA), SHA)
+        store.adopt("uid-d", original)
     monkeypatch.undo()
-    assert store.info("uid-c").sha256 == SHA
-
-    store.receive("uid-c", io.BytesIO(b"old archive"))
-    monkeypatch.setattr(store, "_write_digest", crash)
-    with pytest.raises(Crash):
-        store.adopt("uid-c", original)
-    monkeypatch.undo()
-    assert store.info("uid-c").sha256 == SHA
+    assert store.info("uid-d").sha256 == SHA
 
 
-def _cross_device(src: object, dst: object) -> None:
-    raise OSError(errno.EXDEV, "Invalid cross-device link")
+_link = os.link
+
+
+def _cross_device(src: Path, dst: Path) -> None:
+    """The kubelet's checkpoint directory is another mount: linking from it fails, within the store it works."""
+    if Path(src).parent != Path(dst).parent:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+    _link(src, dst)
 
 
 def test_adopt_across_mounts_copies_and_deletes_the_original(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = tmp_path / "checkpoint-web_default-app-2025-01-01T00:00:00Z.tar"
     original.write_bytes(DATA)
     store = ArchiveStore(tmp_path / "archives")
-    monkeypatch.setattr(archives.os, "rename", _cross_device)
+    monkeypatch.setattr(archives.os, "link", _cross_device)
     info = store.adopt("uid-app", original)
     assert not original.exists()
     assert (info.bytes, info.sha256) == (len(DATA), SHA)
@@ -115,14 +150,15 @@ def test_adopt_deletes_the_original_when_the_copy_fails(tmp_path: Path, monkeypa
     original = tmp_path / "checkpoint-web_default-app-2025-01-01T00:00:00Z.tar"
     original.write_bytes(DATA)
     store = ArchiveStore(tmp_path / "archives")
-    monkeypatch.setattr(archives.os, "rename", _cross_device)
+    monkeypatch.setattr(archives.os, "link", _cross_device)
 
     def disk_full(reader: object, out: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(archives, "copy_into", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(InsufficientStorage, match="disk of .* is full") as info:
         store.adopt("uid-app", original)
+    assert info.value.status == 507
     assert not original.exists()
     assert list(store.root.iterdir()) == []
 

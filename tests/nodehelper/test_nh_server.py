@@ -281,9 +281,9 @@ def test_rebuilding_a_checkpoint_image_removes_the_old_one_first(
     helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
 ) -> None:
     _, target = helpers
-    target.store.receive("mig1-app", io.BytesIO(b"x"))
+    info = target.store.receive("mig1-app", io.BytesIO(b"x"))
     image = "localhost/podmigration-checkpoint/mig1-app:latest"
-    request = {"id": "mig1-app", "container": "app"}
+    request = {"id": "mig1-app", "container": "app", "sha256": info.sha256, "bytes": info.bytes}
     assert call(target, "POST", "/v1/images/checkpoint", request, ctx=ctx) == (200, {"image": image})
     # The operator restarted before it recorded the image and asks again.
     assert call(target, "POST", "/v1/images/checkpoint", request, ctx=ctx) == (200, {"image": image})

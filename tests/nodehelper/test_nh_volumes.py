@@ -68,6 +68,13 @@ def pack_and_send(source: RunningHelper, target: RunningHelper, ctx: Any) -> dic
     return packed
 
 
+def unpack(target: RunningHelper, request: dict[str, Any], ctx: Any) -> tuple[int, dict[str, Any]]:
+    """POST /v1/volumes/unpack with the sha256 and size recorded when the archive was stored, as the operator
+    sends what the pack answered."""
+    info = target.store.info(request["id"])
+    return call(target, "POST", "/v1/volumes/unpack", {"sha256": info.sha256, "bytes": info.bytes, **request}, ctx=ctx)
+
+
 def test_volume_content_arrives_with_owners_modes_times_and_links(
     helpers: tuple[RunningHelper, RunningHelper], ctx: Any
 ) -> None:
@@ -79,7 +86,7 @@ def test_volume_content_arrives_with_owners_modes_times_and_links(
     # The replacement's volume appears only after the unpack request: the helper waits for the kubelet.
     threading.Timer(0.2, empty_dir, (target, TARGET_UID, "data")).start()
     request = {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data", "truncate": {"seq": 12}}
-    status, body = call(target, "POST", "/v1/volumes/unpack", request, ctx=ctx)
+    status, body = unpack(target, request, ctx)
     assert status == 200, body
     assert body["files"] == 7 and body["bytes"] == packed["bytes"] and body["truncated"] == ["seq"]
 
@@ -108,7 +115,7 @@ def test_truncate_cuts_only_larger_files(helpers: tuple[RunningHelper, RunningHe
         "id": "mig1-vol-data",
         "truncate": {"seq": 10_000, "sub/owned": 2, "missing": 0},
     }
-    status, body = call(target, "POST", "/v1/volumes/unpack", request, ctx=ctx)
+    status, body = unpack(target, request, ctx)
     assert status == 200, body
     assert body["truncated"] == ["sub/owned"]
     assert (got / "sub/owned").read_text() == "ow" and (got / "seq").stat().st_size == 292
@@ -136,7 +143,7 @@ def test_invalid_truncations_are_refused_before_anything_happens(
     got = empty_dir(target, TARGET_UID, "data")
     target.store.receive("mig1-vol-data", io.BytesIO(tar_of([])))
     request = {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data", "truncate": truncate}
-    status, body = call(target, "POST", "/v1/volumes/unpack", request, ctx=ctx)
+    status, body = unpack(target, request, ctx)
     assert status == 400 and "truncate" in body["error"]
     assert list(got.iterdir()) == []
 
@@ -152,8 +159,8 @@ def test_a_corrupted_archive_is_refused_and_nothing_extracted(
     data[600] ^= 0xFF  # inside the first member's content
     archive.write_bytes(bytes(data))
     request = {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data"}
-    status, body = call(target, "POST", "/v1/volumes/unpack", request, ctx=ctx)
-    assert status == 422 and "does not match the recorded" in body["error"]
+    status, body = unpack(target, request, ctx)
+    assert status == 422 and "on disk does not match" in body["error"]
     assert list(got.iterdir()) == []
 
 
@@ -189,9 +196,7 @@ def test_archives_that_reach_outside_the_volume_are_refused(
     got = empty_dir(target, TARGET_UID, "data")
     target.store.receive("mig1-vol-data", io.BytesIO(tar_of([(evil, b"evil")])))
     before = sorted(tmp_path.rglob("*"))
-    status, body = call(
-        target, "POST", "/v1/volumes/unpack", {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data"}, ctx=ctx
-    )
+    status, body = unpack(target, {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data"}, ctx)
     assert status == 400 and message in body["error"]
     assert list(got.iterdir()) == []
     assert sorted(tmp_path.rglob("*")) == before
@@ -204,9 +209,7 @@ def test_symlinks_pointing_anywhere_are_restored_as_links(
     got = empty_dir(target, TARGET_UID, "data")
     links = [(member("current", tarfile.SYMTYPE, "/data/v2"), b""), (member("up", tarfile.SYMTYPE, "../x"), b"")]
     target.store.receive("mig1-vol-data", io.BytesIO(tar_of(links)))
-    status, body = call(
-        target, "POST", "/v1/volumes/unpack", {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data"}, ctx=ctx
-    )
+    status, body = unpack(target, {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data"}, ctx)
     assert status == 200, body
     assert os.readlink(got / "current") == "/data/v2" and os.readlink(got / "up") == "../x"
 
@@ -220,9 +223,7 @@ def test_nothing_is_written_through_a_symlink(
     outside.mkdir()
     evil = [(member("out", tarfile.SYMTYPE, str(outside)), b""), (member("out/planted"), b"evil")]
     target.store.receive("mig1-vol-data", io.BytesIO(tar_of(evil)))
-    status, body = call(
-        target, "POST", "/v1/volumes/unpack", {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data"}, ctx=ctx
-    )
+    status, body = unpack(target, {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data"}, ctx)
     assert status == 400 and "outside the destination" in body["error"], body
     assert list(outside.iterdir()) == []
 
@@ -235,7 +236,7 @@ def test_unpack_and_release_wait_for_the_kubelet_then_give_up(
     empty_dir(target, TARGET_UID, "data", ready=False)  # directory made, tmpfs/ownership not done yet
     started = time.monotonic()
     request = {"podUID": TARGET_UID, "volume": "data", "id": "mig1-vol-data", "timeoutSeconds": 1}
-    status, body = call(target, "POST", "/v1/volumes/unpack", request, ctx=ctx)
+    status, body = unpack(target, request, ctx)
     assert status == 404 and "did not set up emptyDir data" in body["error"]
     assert 1 <= time.monotonic() - started < 5
     status, body = call(
