@@ -14,6 +14,7 @@ SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 GIB = 1 << 30
 DEFAULT_MAX_ARCHIVE_BYTES = 64 * GIB
 DEFAULT_MIN_FREE_BYTES = GIB
+DEFAULT_MAX_WORKERS = 16
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Config:
     criu_options: tuple[str, ...] = ()
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
+    max_workers: int = DEFAULT_MAX_WORKERS
 
     @property
     def archive_dir(self) -> Path:
@@ -76,6 +78,7 @@ class Config:
             criu_options=tuple(criuconfig.parse_options(env.get("PM_CRIU_OPTIONS", ""))),
             max_archive_bytes=_count(env, "PM_MAX_ARCHIVE_BYTES", d.max_archive_bytes, minimum=1),
             min_free_bytes=_count(env, "PM_MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
+            max_workers=_count(env, "PM_MAX_WORKERS", d.max_workers, minimum=1),
         )
 
 

@@ -1,43 +1,47 @@
-"""HTTPS server of the node-helper: mutual TLS, routing, JSON errors, one log line per request, main()."""
+"""HTTPS API of the node-helper: routing, JSON errors, one log line per request, main()."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import signal
-import socket
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import startup, tlsconfig, transfer
 from .api import Helper
-from .config import Config
+from .config import DEFAULT_MAX_WORKERS, Config
 from .errors import BadRequest, HelperError, MethodNotAllowed, NotFound
 from .httpbody import BodyReader, write_chunked
 from .podapi import PodApi
+from .tlsserver import TLSThreadingServer
 
 log = logging.getLogger("nodehelper")
 
-HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 300.0
 MAX_JSON_BYTES = 1 << 20
 
 
-class HelperServer(ThreadingHTTPServer):
-    """One thread per connection; the TLS handshake runs in that thread so a slow client cannot block accept()."""
+class HelperServer(TLSThreadingServer):
+    """The node-helper's API on a mutual-TLS server: the Helper and PodApi objects behind the routes."""
 
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], ctx: ssl.SSLContext, helper: Helper, pods: PodApi) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        address: tuple[str, int],
+        ctx: ssl.SSLContext,
+        helper: Helper,
+        pods: PodApi,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+    ) -> None:
         self.helper = helper
         self.pods = pods
         # The endpoints that take a JSON object and answer one: POST path -> what does it.
@@ -55,17 +59,7 @@ class HelperServer(ThreadingHTTPServer):
             "/v1/volumes/unpack": pods.unpack_volume,
             "/v1/volumes/release": pods.release_volume,
         }
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, Handler)
-
-    def get_request(self) -> tuple[ssl.SSLSocket, Any]:
-        sock, addr = self.socket.accept()
-        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Failed handshakes (e.g. a client without a certificate) are one warning line, not a traceback."""
-        log.warning("connection from %s failed: %s", client_address[0], sys.exc_info()[1])
+        super().__init__(address, ctx, Handler, max_workers)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -82,11 +76,6 @@ class Handler(BaseHTTPRequestHandler):
         ("GET", re.compile(r"/v1/pods/(?P<uid>[^/]+)/memory"), "pod_memory"),
         ("DELETE", re.compile(r"/v1/migrations/(?P<uid>[^/]+)"), "delete_migration"),
     ]
-
-    def setup(self) -> None:
-        self.request.settimeout(HANDSHAKE_TIMEOUT)
-        self.request.do_handshake()
-        super().setup()
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -115,19 +104,23 @@ class Handler(BaseHTTPRequestHandler):
         self.responded = False
         self.body: BodyReader | None = None
         status, error = 500, ""
+        # The readiness probe's request is cheap and must answer while the workers are busy.
+        probe = method == "GET" and url.path == "/healthz"
         try:
             self.body = BodyReader(self.rfile, self.headers)
             action, params = self._route(method, url.path)
-            status = action(**params)
+            with contextlib.nullcontext() if probe else self.server.worker():
+                status = action(**params)
         except HelperError as exc:
             status, error = exc.status, str(exc)
-            self._fail(status, error)
+            self._fail(status, error, exc.headers)
         except Exception as exc:  # a bug: answer JSON anyway and keep the traceback in the log
             log.exception("%s %s failed", method, url.path)
             error = f"internal error: {type(exc).__name__}: {exc}"
             self._fail(status, error)
         finally:
-            log.info(
+            log.log(
+                logging.DEBUG if probe and status == 200 else logging.INFO,
                 "%s %s %s -> %d in %.3fs (client %s, %d body bytes)%s",
                 self.client_address[0],
                 method,
@@ -141,13 +134,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.body is None or not self.body.done:
             self.close_connection = True
 
-    def _fail(self, status: int, message: str) -> None:
+    def _fail(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         """Answers {"error": ...}, or, if a streamed answer already began, cuts it so the client sees a failure."""
         if self.responded:
             log.warning("%s failed after the answer started: %s", self.path, message)
             self.close_connection = True
         else:
-            self._send_json(status, {"error": message})
+            self._send_json(status, {"error": message}, headers)
 
     def _route(self, method: str, path: str) -> tuple[Callable[..., int], dict[str, str]]:
         if path in self.server.json_posts:
@@ -198,12 +191,14 @@ class Handler(BaseHTTPRequestHandler):
         values = self.query.get(name)
         return values[0] if values else None
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> int:
+    def _send_json(self, status: int, payload: dict[str, Any], headers: Mapping[str, str] | None = None) -> int:
         data = json.dumps(payload).encode()
         self.responded = True
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if status >= 400:
             self.send_header("Connection", "close")
             self.close_connection = True
@@ -264,7 +259,10 @@ def main() -> None:
         config = Config.from_env()
         startup.configure_criu(config)
         server = HelperServer(
-            (config.node_ip, config.port), tlsconfig.server_context(config.tls_dir), *startup.build_apis(config)
+            (config.node_ip, config.port),
+            tlsconfig.server_context(config.tls_dir),
+            *startup.build_apis(config),
+            max_workers=config.max_workers,
         )
     except (ValueError, OSError) as exc:
         log.error("node-helper cannot start: %s", exc)

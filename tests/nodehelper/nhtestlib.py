@@ -199,7 +199,7 @@ class FakeImages:
 
 
 class RunningHelper:
-    def __init__(self, root: Path, tls_dir: Path) -> None:
+    def __init__(self, root: Path, tls_dir: Path, max_workers: int = 16) -> None:
         self.store = ArchiveStore(root / "archives")
         self.images = FakeImages()
         freezer = Freezer(root / "cgroup", timeout=1.0)
@@ -222,7 +222,9 @@ class RunningHelper:
             empty_dirs=EmptyDirs(self.pods_dir, poll=0.01),
             cgroup_root=root / "cgroup",
         )
-        self.server = HelperServer(("127.0.0.1", 0), tlsconfig.server_context(tls_dir), self.helper, self.pods)
+        self.server = HelperServer(
+            ("127.0.0.1", 0), tlsconfig.server_context(tls_dir), self.helper, self.pods, max_workers=max_workers
+        )
         self.port = self.server.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -4,14 +4,16 @@ from nodehelper.config import Config
 
 def test_bounds_default_and_come_from_the_environment() -> None:
     config = Config.from_env({"NODE_IP": "10.0.0.1"})
-    assert (config.max_archive_bytes, config.min_free_bytes) == (64 << 30, 1 << 30)
-    config = Config.from_env({"NODE_IP": "10.0.0.1", "PM_MAX_ARCHIVE_BYTES": "1048576", "PM_MIN_FREE_BYTES": "0"})
-    assert (config.max_archive_bytes, config.min_free_bytes) == (1 << 20, 0)
+    assert (config.max_archive_bytes, config.min_free_bytes, config.max_workers) == (64 << 30, 1 << 30, 16)
+    config = Config.from_env(
+        {"NODE_IP": "10.0.0.1", "PM_MAX_ARCHIVE_BYTES": "1048576", "PM_MIN_FREE_BYTES": "0", "PM_MAX_WORKERS": "4"}
+    )
+    assert (config.max_archive_bytes, config.min_free_bytes, config.max_workers) == (1 << 20, 0, 4)
 
 
 @pytest.mark.parametrize(
     "name, value",
-    [("PM_MAX_ARCHIVE_BYTES", "0"), ("PM_MAX_ARCHIVE_BYTES", "64Gi"), ("PM_MIN_FREE_BYTES", "-1"), ("PM_MIN_FREE_BYTES", "1.5")],
+    [("PM_MAX_WORKERS", "0"), ("PM_MAX_WORKERS", "-1"), ("PM_MAX_ARCHIVE_BYTES", "64Gi"), ("PM_MIN_FREE_BYTES", "1.5")],
 )
 def test_a_bad_bound_stops_the_start_with_its_name(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=f"{name}='{value}'"):

@@ -1,0 +1,48 @@
+"""Readiness probe (`python3 -m nodehelper.probe`, an exec probe): GET /healthz over mutual TLS with the helper's
+own certificate, as the operator and the other helpers call it. A bare TCP check would only show that the port is
+open, and each one made the server log a failed handshake."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+
+from . import tlsconfig, transfer
+from .config import Config
+
+TIMEOUT = 4.0
+
+
+def check(config: Config) -> str:
+    """Returns the failure, or "" when the helper answered {"ok": true}."""
+    host = f"[{config.node_ip}]" if ":" in config.node_ip else config.node_ip
+    try:
+        conn = transfer.connect(config.node_ip, config.port, tlsconfig.client_context(config.tls_dir), TIMEOUT)
+        try:
+            conn.request("GET", "/healthz")
+            resp = conn.getresponse()
+            body = resp.read(1 << 16)
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        return f"GET https://{host}:{config.port}/healthz failed: {exc}"
+    try:
+        ok = resp.status == 200 and json.loads(body).get("ok") is True
+    except (ValueError, AttributeError):
+        ok = False
+    return "" if ok else f"GET https://{host}:{config.port}/healthz answered {resp.status}: {body[:200]!r}"
+
+
+def main() -> None:
+    try:
+        failure = check(Config.from_env())
+    except ValueError as exc:
+        failure = str(exc)
+    if failure:
+        print(failure, file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
