@@ -2,7 +2,11 @@
 
 ``eviction`` (validating, pods/eviction): live-migrate opted-in pods instead of evicting them (eviction.py).
 ``statefulset-handover`` (mutating, pods CREATE): the StatefulSet controller's new pod of a migration being handed
-over becomes its restore (handover.py). Both read the cluster through the same Kube as the migrations.
+over becomes its restore (handover.py).
+``handover-guard`` (validating, pods CREATE by the StatefulSet controller that use checkpoint images or
+podmigration.dev/ annotations): allowed only as exactly such a restore (guard.py); every other requester but the
+operator is denied those pods by the chart's ValidatingAdmissionPolicy before it gets here.
+All read the cluster through the same Kube as the migrations.
 """
 
 from __future__ import annotations
@@ -12,12 +16,17 @@ from typing import Any
 
 import kopf
 
-from . import eviction, handover
+from . import eviction, guard, handover
 from .preflight import check_in_cluster
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+
+
+def _pod(body: kopf.Body) -> Obj:
+    """The admitted pod's metadata and spec as plain dicts, for the pure decisions."""
+    return {"metadata": dict(body.get("metadata") or {}), "spec": dict(body.get("spec") or {})}
 
 
 @kopf.on.validate("", "v1", "pods", subresource="eviction", operations=["CREATE"], id="eviction",
@@ -58,7 +67,7 @@ def evict(body: kopf.Body, namespace: str | None, dryrun: bool, memo: kopf.Memo,
 def statefulset_handover(body: kopf.Body, namespace: str | None, patch: kopf.Patch, memo: kopf.Memo,
                          **_: Any) -> None:
     deps = memo.deps
-    pod = {"metadata": dict(body.get("metadata") or {}), "spec": dict(body.get("spec") or {})}
+    pod = _pod(body)
     migration = handover.migration_for(pod["metadata"].get("name", ""), deps.kube.list_migrations(namespace))
     if migration is None:
         return  # matched only while listed; the migration ended meanwhile: the pod starts as its owner made it
@@ -69,3 +78,12 @@ def statefulset_handover(body: kopf.Body, namespace: str | None, patch: kopf.Pat
         patch.spec[key] = None
     log.info("pod %s/%s created by its owner becomes the restore of PodMigration %s", namespace,
              pod["metadata"].get("name"), migration["metadata"]["name"])
+
+
+@kopf.on.validate("", "v1", "pods", operations=["CREATE"], id="handover-guard")
+def handover_guard(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    pod = _pod(body)
+    denial = guard.handover_denial(pod, memo.deps.kube.list_migrations(namespace))
+    if denial:
+        log.warning("pod %s/%s denied: %s", namespace, pod["metadata"].get("name"), denial)
+        raise kopf.AdmissionError(denial, code=403)
