@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,16 @@ Obj = dict[str, Any]
 CONNECT_TIMEOUT = 5.0
 #: Read timeout of the quick calls (freeze, thaw, restored, cleanup, health).
 SHORT_TIMEOUT = 30.0
+#: A helper answering 503 (every worker busy) is asked again this often, waiting as it says (at most MAX_BUSY_WAIT).
+BUSY_ATTEMPTS = 6
+MAX_BUSY_WAIT = 10.0
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return max(0.1, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
 
 
 class HelperError(RuntimeError):
@@ -84,16 +95,22 @@ class HelperClient:
         self._verify = str(tls / "ca.crt")
         self._session = requests.Session()
         self._session.mount("https://", _HelperTLSAdapter(config.helper_server_name))
+        self._sleep = time.sleep
 
     def _call(self, helper: Helper, method: str, path: str, *, body: Obj | None = None,
               params: dict[str, str] | None = None, timeout: float = SHORT_TIMEOUT) -> Obj:
         endpoint = f"{method} {path}"
-        try:
-            response = self._session.request(method, helper.url + path, json=body, params=params,
-                                             timeout=(CONNECT_TIMEOUT, timeout), verify=self._verify,
-                                             cert=self._cert)
-        except requests.RequestException as exc:
-            raise HelperError(helper.node, endpoint, f"request failed: {exc}") from exc
+        for attempt in range(BUSY_ATTEMPTS):
+            try:
+                response = self._session.request(method, helper.url + path, json=body, params=params,
+                                                 timeout=(CONNECT_TIMEOUT, timeout), verify=self._verify,
+                                                 cert=self._cert)
+            except requests.RequestException as exc:
+                raise HelperError(helper.node, endpoint, f"request failed: {exc}") from exc
+            if response.status_code != 503 or attempt == BUSY_ATTEMPTS - 1:
+                break
+            # All its workers are busy (the helper bounds them): it said when to come back.
+            self._sleep(min(_retry_after(response), MAX_BUSY_WAIT))
         try:
             payload = response.json()
         except ValueError:

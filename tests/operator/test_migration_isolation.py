@@ -125,3 +125,22 @@ def test_source_is_deleted_after_it_was_killed_frozen(world):
     migration, _ = start(world, targetNode="worker-2")
     assert migration["status"]["phase"] == "Succeeded"
     assert order == [("delete", {"uid-counter"})]  # SIGKILL queued before the kubelet hears of the deletion
+
+
+def test_an_archive_the_target_already_has_counts_as_delivered(world):
+    """Write-once archives: a send whose answer an operator restart lost is refused (409) the second time."""
+    kube, helpers, _, _, _ = world
+    original = helpers.send
+
+    def already_there(source, archive_id, target, compression, timeout):
+        if archive_id.endswith("-side"):
+            helpers.calls.append(("send", source.node, archive_id, target.node, compression))
+            raise HelperError(source.node, "POST /v1/send", "HTTP 409: archive already exists", 409)
+        return original(source, archive_id, target, compression, timeout)
+
+    helpers.send = already_there
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert status["phase"] == "Succeeded", status["message"]
+    side = next(c for c in status["containers"] if c["name"] == "side")
+    assert side["transferredBytes"] == side["checkpointBytes"]

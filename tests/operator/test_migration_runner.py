@@ -27,9 +27,10 @@ def test_successful_migration(world):
     names = [c[0] for c in helpers.calls]
     # The network is cut before the first dump; the source is killed while frozen, then deleted, then thawed.
     # The target's checkpoint images go as soon as the restored containers exist, before the cut-over.
-    assert names == ["pod_memory", "ensure_images", "network_cut", "checkpoint", "checkpoint", "freeze", "send",
-                     "send", "build_checkpoint_image", "build_checkpoint_image", "restored", "cleanup", "kill", "thaw",
-                     "cleanup", "cleanup"]
+    # Archives are write-once: the checkpoint step starts by clearing any of this migration's on the source.
+    assert names == ["pod_memory", "ensure_images", "cleanup", "network_cut", "checkpoint", "checkpoint", "freeze",
+                     "send", "send", "build_checkpoint_image", "build_checkpoint_image", "restored", "cleanup", "kill",
+                     "thaw", "cleanup", "cleanup"]
     assert helpers.calls[names.index("restored") + 1][:2] == ("cleanup", "worker-2")
     assert ("kill", "worker-1", "uid-counter", False) in helpers.calls and helpers.killed == {"uid-counter"}
     assert {c[1] for c in helpers.calls if c[0] == "cleanup"} == {"worker-1", "worker-2"}
@@ -125,7 +126,9 @@ def test_resume_after_restart_in_checkpointing_thaws_before_checkpointing_again(
     helpers.calls.clear()
     MigrationRunner(deps, "default", "counter-mig").run(FakeStop(clock))
     assert migration["status"]["phase"] == "Succeeded"
-    assert [c[0] for c in helpers.calls][:5] == ["thaw", "network_cut", "checkpoint", "checkpoint", "freeze"]
+    # The archives of the first run are cleared (write-once), the frozen pod thawed, then dumped again.
+    assert [c[0] for c in helpers.calls][:6] == ["cleanup", "thaw", "network_cut", "checkpoint", "checkpoint",
+                                                 "freeze"]
 
 
 def test_event_failure_after_finalizing_was_written_does_not_roll_back(world):
@@ -251,7 +254,7 @@ def test_rollback_ends_although_a_node_has_no_helper_left(world):
     status = migration["status"]
     assert (status["phase"], status["reason"]) == ("Failed", "RestoringFailed"), status["message"]
     assert helpers.frozen == set()
-    assert [c[1] for c in helpers.calls if c[0] == "cleanup"] == ["worker-1"]
+    assert [c[1] for c in helpers.calls if c[0] == "cleanup"] == ["worker-1", "worker-1"]  # at the start, at the end
     skipped = [e for e in events if e[2] == "CleanupSkipped"]
     assert skipped and skipped[0][:2] == ("PodMigration", "Warning") and "worker-2" in skipped[0][3]
 

@@ -56,6 +56,8 @@ class CheckpointSteps:
         status = migration["status"]
         source = self._helper(status["sourceNode"])
         pod = self._require_source(migration)
+        # Archives are write-once on the helpers: a step run again (after a restart) starts from none.
+        self.d.helpers.cleanup(source, migration["metadata"]["uid"])
         if fencing.fenced_by(pod) == self.name:
             # Resumed after a restart: the pod may already be frozen, and CRIU must dump a running pod.
             self.d.helpers.thaw(source, pod["metadata"]["uid"])

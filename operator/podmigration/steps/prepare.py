@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from .. import limits, owners, phases, podspec, sourcehealth, volumes
 from .. import status as st
 from ..preflight import preflight

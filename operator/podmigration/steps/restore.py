@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from .. import api, handover, owners, phases, podspec, volumes
 from ..helperclient import Helper
 from ..runtime import Obj, Interrupt, StopFlag

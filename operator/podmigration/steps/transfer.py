@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 
 from .. import api, phases
+from ..helperclient import HelperError
 from ..runtime import Obj, StopFlag
+
+log = logging.getLogger(__name__)
 
 
 class TransferSteps:
@@ -21,8 +25,17 @@ class TransferSteps:
                 if item.get("transferredBytes") is not None:
                     continue  # already on the target, verified by its sha256
                 archive = item.get("id") or api.checkpoint_id(uid, item["name"])
-                result = self.d.helpers.send(source, archive, target, migration["spec"].get("compression", "zstd"),
-                                             timeout=self._remaining(migration))
+                try:
+                    result = self.d.helpers.send(source, archive, target,
+                                                 migration["spec"].get("compression", "zstd"),
+                                                 timeout=self._remaining(migration))
+                except HelperError as exc:
+                    if exc.status != 409:
+                        raise
+                    # Write-once: the target has it from a send whose answer was lost (an operator restart);
+                    # the image build and the unpack check it against the checkpoint's sha256 and size.
+                    log.info("%s/%s: archive %s already on %s", self.namespace, self.name, archive, target.node)
+                    result = {"bytes": item.get("checkpointBytes") or item.get("bytes") or 0}
                 if result.get("sha256") and item.get("sha256") and result["sha256"] != item["sha256"]:
                     raise RuntimeError(f"archive {archive} changed between its checkpoint and its transfer")
                 item.update(transferredBytes=result.get("bytes", 0), wireBytes=result.get("wireBytes", 0),
