@@ -11,16 +11,16 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
 	touch $@
 
 ## A real migration on the local cluster: counter on worker-1 -> worker-2, state continued.
 demo: venv install
 	bash e2e/demo.sh
 
-## Migration benchmark on the local cluster (figures and zstd/none ratios; see e2e/README.md).
+## Migration benchmark on the local cluster: our tool against three baselines; writes docs/benchmarks.md and .png.
 bench: venv install
-	$(VENV)/bin/python e2e/bench.py
+	PYTHONPATH=e2e:e2e/tests $(VENV)/bin/python -m bench
 
 ## Build the project image (operator + node-helper) and load it into every node.
 image: cluster-up

@@ -1,0 +1,105 @@
+"""The local cluster as the benchmark reaches it: the API, the two workers, their kubelets and their directories.
+
+The baselines do by hand what a person would do on this machine, so they need more than the API: the kubelet's
+checkpoint endpoint (with the API server's kubelet client certificate from the cluster PKI) and the nodes'
+directories, which are plain directories of this host (see e2e/README.md, "What runs where")."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable
+from urllib.parse import quote
+
+import requests
+from kubernetes import client, config
+
+import e2elib as lib
+
+STATE = Path(os.environ.get("PM_STATE", lib.REPO / ".e2e"))
+PKI = STATE / "pki"
+# Directories a node sees at these paths are bind mounts of STATE/nodes/<node>/data/<name> (e2e/cluster/node-root.sh).
+OPERATOR, HELPERS = "deploy/podmigration-operator", "ds/podmigration-node-helper"
+NODE_BINDS = {PurePosixPath("/var/lib/kubelet"): "kubelet", PurePosixPath("/var/lib/containers"): "containers"}
+
+
+def kubectl(*args: str) -> str:
+    """kubectl in the operator's namespace (KUBECONFIG from the environment); its output."""
+    done = subprocess.run(["kubectl", "-n", lib.OPERATOR_NAMESPACE, *args], check=True, capture_output=True,
+                          text=True, timeout=180)
+    return done.stdout
+
+
+def run_on(node: str, script: str, timeout: float = 1800) -> str:
+    """A shell script run on the node (e2elib's way in), with room for the steps that take minutes at 4 GiB
+    (e2elib.node_exec allows 300 s); its stdout."""
+    argv = shlex.split(lib.NODE_EXEC.format(node=node)) + ["sh", "-c", script]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"on {node}: {script}: exit {done.returncode}: {done.stderr.strip()[-1500:]}")
+    return done.stdout
+
+
+def wait_installed() -> None:
+    """Until the operator and every node-helper run their current version (others may be reinstalling them)."""
+    for workload in (OPERATOR, HELPERS):
+        kubectl("rollout", "status", workload, "--timeout=170s")
+
+
+@dataclass
+class Cluster:
+    core: client.CoreV1Api = field(default_factory=client.CoreV1Api)
+    custom: client.CustomObjectsApi = field(default_factory=client.CustomObjectsApi)
+    source: str = lib.SOURCE_NODE
+    target: str = lib.TARGET_NODE
+
+    @classmethod
+    def connect(cls) -> "Cluster":
+        config.load_kube_config()
+        return cls()
+
+    def node_ip(self, node: str) -> str:
+        addresses = self.core.read_node(node).status.addresses
+        return next(a.address for a in addresses if a.type == "InternalIP")
+
+    def host_path(self, node: str, inside: PurePosixPath) -> Path:
+        """Where a file the node sees at `inside` lives on this host (only under the node's bind mounts)."""
+        for mount, name in NODE_BINDS.items():
+            if inside.is_relative_to(mount):
+                return STATE / "nodes" / node / "data" / name / inside.relative_to(mount)
+        raise ValueError(f"{inside} is not under a bind mount of node {node}: {sorted(map(str, NODE_BINDS))}")
+
+    def kubelet_checkpoint(self, node: str, pod: str, container: str) -> PurePosixPath:
+        """POST /checkpoint/<ns>/<pod>/<container> to the node's kubelet, as `kubectl` cannot; the archive's path as
+        the node sees it."""
+        url = (f"https://{self.node_ip(node)}:10250/checkpoint/{quote(lib.NAMESPACE)}/{quote(pod)}/{quote(container)}"
+               "?timeout=1800")
+        answer = requests.post(url, cert=(PKI / "apiserver-kubelet-client.crt", PKI / "apiserver-kubelet-client.key"),
+                               verify=PKI / "ca.crt", timeout=1860)
+        answer.raise_for_status()
+        return PurePosixPath(answer.json()["items"][0])
+
+    def remove_images(self, node: str, wanted: Callable[[str], bool], timeout: float = 180) -> int:
+        """Removes the node's images whose repository is `wanted` (by tag, or by digest once untagged), retrying
+        while a container that used one is still being removed; returns how many there were."""
+        deadline = time.monotonic() + timeout
+        found = None
+        while True:
+            listing = json.loads(lib.node_exec(node, "crictl", "images", "-o", "json"))["images"]
+            ids = [i["id"] for i in listing
+                   if any(wanted(re.split("[:@]", n, maxsplit=1)[0])
+                          for n in (i.get("repoTags") or []) + (i.get("repoDigests") or []))]
+            found = len(ids) if found is None else found
+            if not ids:
+                return found
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"images {ids} still on {node} after {timeout:.0f} s")
+            for image in ids:
+                lib.node_exec(node, "crictl", "rmi", image, check=False)
+            time.sleep(2)
