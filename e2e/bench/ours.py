@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import datetime
 
 import e2elib as lib
 from kubernetes.client.rest import ApiException
 
+from . import trace
 from .cluster import Cluster, run_on
 from .results import OURS, Measurement
 from .workload import Serving, Workload, remove, serving
@@ -38,6 +38,8 @@ def migrate_at_once(cluster: Cluster, workload: Workload, run: int, servings: li
                     for name in names]
         results = [_measured(serving_, name, status, start, workload, run, method)
                    for serving_, name, status in zip(servings, names, statuses)]
+        for measured, name, uid, status in zip(results, names, uids, statuses):
+            measured.trace = trace.collect(cluster, name, uid, status, start)
     finally:
         for name in names:
             with contextlib.suppress(ApiException):
@@ -55,7 +57,7 @@ def _measured(serving_: Serving, name: str, status: dict, start: float, workload
               method: str) -> Measurement:
     if status["phase"] != "Succeeded":
         raise RuntimeError(f"PodMigration {name}: {status['phase']} {status.get('reason')}: {status.get('message')}")
-    done = _transition(status, "Succeeded")
+    done = next(trace.stamp(t["time"]) for t in status["phaseTransitions"] if t["phase"] == "Succeeded")
     serving_.answered_after(done)
     seen = serving_.outage(start)
     frozen = [c["criu"]["frozenTime"] / 1e6 for c in status.get("containers", []) if c.get("criu")]
@@ -74,8 +76,3 @@ def sweep(cluster: Cluster, uid: str, pod: str) -> int:
         found = run_on(node, f"ls -d {archives} 2>/dev/null; rm -f {archives}").split()
         left += len(found)
     return left
-
-
-def _transition(status: dict, phase: str) -> float:
-    stamp = next(t["time"] for t in status["phaseTransitions"] if t["phase"] == phase)
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

@@ -89,6 +89,23 @@ def parallel_table(report: Report) -> list[str]:
                    "total vs alone"], rows)
 
 
+def profile_section(report: Report) -> list[str]:
+    """One migration of our tool, the run with the median downtime at 1 GiB (or the largest size measured up to
+    it), idle memory: its durations and its trace."""
+    ours = [m for m in report.results if m.method == OURS and m.pattern == report.patterns[0]]
+    sizes = [s for s in report.sizes if s <= targets.GIB and any(m.size_mb == s for m in ours)]
+    if not sizes:
+        return ["(no migration of our tool at 1 GiB or less was measured)"]
+    runs = sorted((m for m in ours if m.size_mb == sizes[-1]), key=lambda m: m.downtime)
+    chosen = runs[len(runs) // 2]
+    durations = ", ".join(f"{k} {v:.2f} s" for k, v in chosen.steps.items())
+    frozen = f"{chosen.frozen:.2f}" if chosen.frozen is not None else "-"
+    return [f"{sizes[-1]} MiB, {report.patterns[0]}, run {chosen.run} (the median of {len(runs)} by downtime):"
+            f" prober downtime {chosen.downtime:.2f} s; `status.durations`: {durations}; CRIU frozen {frozen} s."
+            " Phase transitions (offsets from the creation of the PodMigration), then the lines the operator and the"
+            " node-helpers logged about it:", "", "```", *chosen.trace, "```"]
+
+
 def _what(report: Report) -> list[str]:
     bundle = floor.BUNDLES / "<name>"
     dump, restore = floor.commands(bundle, "<name>")
@@ -174,6 +191,10 @@ def render(report: Report) -> str:
         f" figure of {PROTOTYPE}.",
         "",
         *targets_table(report),
+        "",
+        "## Profile of one migration",
+        "",
+        *profile_section(report),
         "",
         "## Several migrations at once",
         "",

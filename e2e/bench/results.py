@@ -15,7 +15,8 @@ class Measurement:
     """One move of one workload. `downtime` is the prober's (seconds without a correct answer); `total` runs from
     the first action of the move to its end (see the report for each method's end); `steps` are the method's own
     durations (the operator's status.durations for ours); `frozen` is CRIU's frozen time of the dump, seconds;
-    `leftovers` the checkpoint images and archives the method left on the nodes (the benchmark removes them)."""
+    `leftovers` the checkpoint images and archives the method left on the nodes (the benchmark removes them);
+    `trace` the phase transitions and log lines of our migrations (see trace.py)."""
 
     method: str
     size_mb: int
@@ -28,6 +29,7 @@ class Measurement:
     wrong: int = 0
     state_kept: bool = True
     leftovers: int = 0
+    trace: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

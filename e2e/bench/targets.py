@@ -72,9 +72,11 @@ def evaluate(results: list[Measurement], sizes: list[int], pattern: str) -> list
                              f"{profile(results, MANUAL, GIB, pattern)}" if ratio is not None else ""))
     ours_slope, floor_slope = slope(results, OURS, sizes, pattern), slope(results, FLOOR, sizes, pattern)
     ratio = ours_slope / floor_slope if ours_slope is not None and floor_slope else None
-    slopes = f"ours {ours_slope:.2f} s/GiB, floor {floor_slope:.2f} s/GiB" if ratio is not None else ""
-    verdicts.append(_verdict("downtime slope / floor's slope", pattern, ratio, 1.5, "x", slopes,
-                             f"{ratio:.2f}x ({slopes})" if ratio is not None else None))
+    largest = max(sizes)
+    verdicts.append(_verdict("downtime slope / floor's slope", pattern, ratio, 1.5, "x",
+                             f"at {largest} MiB ours: {profile(results, OURS, largest, pattern)}",
+                             f"{ratio:.2f}x ({ours_slope:.2f} vs {floor_slope:.2f} s/GiB)" if ratio is not None
+                             else None))
     floor = _median(results, FLOOR, GIB, pattern)
     verdict = _verdict("downtime at 1 GiB under the prototype's 4.0 s", pattern, ours, PROTOTYPE_1GIB, " s",
                        f"{profile(results, OURS, GIB, pattern)}; floor {floor:.2f} s" if ours is not None else "")
