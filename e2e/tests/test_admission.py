@@ -74,12 +74,12 @@ def test_pod_naming_a_checkpoint_image_is_denied_in_any_namespace(core, namespac
     assert "only the podmigration operator may create pods that use checkpoint images" in message
     for where in ({"initContainers": [{"name": "init", "image": checkpoint_image()}]},
                   {"volumes": [{"name": "memory", "image": {"reference": checkpoint_image()}}]}):
-        denied(core.create_namespaced_pod, namespace, pod("steal", **where))
+        assert "checkpoint images" in denied(core.create_namespaced_pod, namespace, pod("steal", **where))
     core.create_namespaced_pod(namespace, pod("plain"))  # the same pod on its own image is fine
     message = denied(core.patch_namespaced_pod_ephemeralcontainers, "plain", namespace, {"spec": {
         "ephemeralContainers": [{"name": "peek", "image": checkpoint_image()}]}})
     assert "only the podmigration operator may point a pod at checkpoint images" in message
-    denied(core.patch_namespaced_pod, "plain", namespace, {"spec": {"containers": [
+    assert "checkpoint images" in denied(core.patch_namespaced_pod, "plain", namespace, {"spec": {"containers": [
         {"name": "counter", "image": checkpoint_image()}]}})
 
 
@@ -130,9 +130,10 @@ def test_pod_patch_touching_podmigration_annotations_is_denied(api, core, namesp
                      {"metadata": {"annotations": {"podmigration.dev/fenced-by": "m"}}})
     assert "only the podmigration operator may set, change or remove podmigration.dev/ annotations" in message
     for change in ("other", None):  # the operator's lock, changed or removed
-        denied(pods.patch_namespaced_pod, "fenced", namespace,
+        assert "podmigration.dev/fenced-by" in denied(pods.patch_namespaced_pod, "fenced", namespace,
                {"metadata": {"annotations": {"podmigration.dev/fenced-by": change}}})
-    denied(core.create_namespaced_pod, namespace, pod("forged", annotations={"podmigration.dev/migration": "m"}))
+    assert "carries podmigration.dev/migration" in denied(core.create_namespaced_pod, namespace, pod(
+        "forged", annotations={"podmigration.dev/migration": "m"}))
     # Anything else about such a pod stays the user's (and its controllers').
     pods.patch_namespaced_pod("fenced", namespace, {"metadata": {"labels": {"tier": "x"}, "annotations": {"a": "b"}}})
     as_operator.patch_namespaced_pod("fenced", namespace, {"metadata": {"annotations": {"podmigration.dev/fenced-by": None}}})

@@ -2,6 +2,7 @@
 restore the statefulset-handover webhook made of it, for a migration handing that pod over."""
 
 import copy
+from pathlib import Path
 
 import kopf
 import pytest
@@ -11,6 +12,7 @@ from podmigration import admission, api, guard, handover
 from podmigration.migration import Deps
 
 UID = "0f1e2d3c-1111"
+CHART_CEL = Path(__file__).resolve().parents[2] / "charts/podmigration/templates/_admission.tpl"
 
 
 def migration(phase="Restoring", pod="web-0", volumes=None):
@@ -52,6 +54,12 @@ def test_checkpoint_images_are_found_wherever_a_pod_names_an_image():
 def test_own_annotations_are_those_of_the_podmigration_group():
     pod = {"metadata": {"annotations": {api.FENCED_BY_ANNOTATION: "m", "podmigration.dev.example/x": "1", "a": "b"}}}
     assert guard.own_annotations(pod) == {api.FENCED_BY_ANNOTATION: "m"}
+
+
+def test_the_charts_cel_recognises_what_the_guard_does():
+    """The policy and the webhook's matchConditions (CEL) and this module must agree on both markers."""
+    cel = CHART_CEL.read_text()
+    assert f"r.contains('{guard.CHECKPOINT_MARKER}')" in cel and f"k.startsWith('{guard.ANNOTATION_PREFIX}')" in cel
 
 
 @pytest.mark.parametrize("volumes", [[], [{"name": "data"}]])
