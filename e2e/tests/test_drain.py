@@ -89,7 +89,12 @@ def tokens_after(core, made) -> dict[str, tuple[str, str]]:
 
 
 def keep_the_operator_off(core) -> None:
-    """With the node cordoned, a drain must not take the operator down while it answers the evictions: move it."""
+    """With the node cordoned, a drain must not take the operator down while it answers the evictions: move it.
+
+    A rollout of the operator still under way (an earlier test changed its environment) finishes first, so that
+    no replica it creates later lands on the node."""
+    subprocess.run(["kubectl", "-n", OPERATOR_NAMESPACE, "rollout", "status", "deploy/podmigration-operator",
+                    "--timeout=180s"], check=True, capture_output=True, timeout=200)
     on_source = [p for p in operator_pods(core) if p.spec.node_name == SOURCE_NODE]
     for pod in on_source:
         core.delete_namespaced_pod(pod.metadata.name, OPERATOR_NAMESPACE)
