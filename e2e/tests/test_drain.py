@@ -9,8 +9,9 @@ from typing import Iterator
 import pytest
 from kubernetes import client
 
-from e2elib import (NAMESPACE, OPERATOR_NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, counter_template,
-                    no_pods_left, operator_pods, placed_on_source, pods_of, read_counter, running_pod, wait_for)
+from e2elib import (NAMESPACE, OPERATOR_NAMESPACE, OPERATOR_SELECTOR, SOURCE_NODE, TARGET_NODE, counter_pod,
+                    counter_template, no_pods_left, operator_pods, placed_on_source, pods_of, read_counter, running_pod,
+                    wait_for)
 
 OPT_IN = {"podmigration.dev/eviction": "migrate"}
 
@@ -102,6 +103,10 @@ def keep_the_operator_off(core) -> None:
     ready = wait_for("every operator replica Ready elsewhere", lambda: (lambda pods: pods if pods and all(
         p.metadata.uid not in gone and p.spec.node_name != SOURCE_NODE and p.status.container_statuses
         and p.status.container_statuses[0].ready for p in pods) else None)(operator_pods(core)), timeout=120)
+    # A terminating replica is still on the node, and kubectl drain refuses it (emptyDir): wait until it is gone.
+    wait_for("no operator replica left on the node", lambda: not [
+        p for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=OPERATOR_SELECTOR).items
+        if p.spec.node_name == SOURCE_NODE], timeout=120)
     ips = {p.status.pod_ip for p in ready}
     wait_for("the webhook Service to point at them only", lambda: ips == {
         address for s in client.DiscoveryV1Api(core.api_client).list_namespaced_endpoint_slice(
