@@ -46,6 +46,17 @@ def run_on(node: str, script: str, timeout: float = 1800) -> str:
     return done.stdout
 
 
+def threads(node: str, pid: str) -> str:
+    """State and wait channel of each thread of a process on the node (`pid`: a shell expression): what a workload
+    that stopped answering is doing."""
+    script = (f'p={pid}; for t in /proc/$p/task/*; do echo "$(basename $t) $(cut -d" " -f3 $t/stat) '
+              '$(cat $t/wchan)"; done')
+    try:
+        return " | ".join(run_on(node, script, timeout=60).splitlines())
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return f"(threads unknown: {exc})"
+
+
 def wait_installed() -> None:
     """Until the operator and every node-helper run their current version (others may be reinstalling them)."""
     for workload in (OPERATOR, HELPERS):
@@ -63,6 +74,26 @@ class Cluster:
     def connect(cls) -> "Cluster":
         config.load_kube_config()
         return cls()
+
+    def recover(self, timeout: float = 3600) -> None:
+        """Waits until the cluster serves again with both workers Ready and the operator and helpers installed,
+        reading KUBECONFIG anew each time: on this shared machine another checkout's CI may take the cluster down
+        and someone bring it up again, with a new PKI."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                config.load_kube_config()
+                self.core, self.custom = client.CoreV1Api(), client.CustomObjectsApi()
+                for node in (self.source, self.target):
+                    ready = [c for c in self.core.read_node(node).status.conditions if c.type == "Ready"]
+                    if not ready or ready[0].status != "True":
+                        raise RuntimeError(f"node {node} is not Ready")
+                wait_installed()
+                return
+            except Exception as exc:  # noqa: BLE001 - anything but a healthy cluster: wait and look again
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the cluster did not come back within {timeout:.0f} s: {exc}") from exc
+                time.sleep(30)
 
     def node_ip(self, node: str) -> str:
         addresses = self.core.read_node(node).status.addresses

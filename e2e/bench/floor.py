@@ -12,13 +12,12 @@ import e2elib as lib
 from nodehelper.criuimage import IMG_SERVICE_MAGIC, entries, fields
 from nodehelper.criustats import STATS_MAGIC, parse_stats_dump
 
-from .cluster import Cluster, run_on
+from .cluster import Cluster, run_on, threads
 from .prober import Prober
 from .results import FLOOR, Measurement
 from .workload import START_SECONDS, Serving, Workload
 
 FLOOR_PORT = 18080
-RESTORED_SECONDS = 300
 WHAT = (
     "the counter (same image, environment and ballast) runs as a plain runc container on the source node, outside"
     " CRI-O and the kubelet, in the node's network namespace, its cgroups under the node's cgroup root; the prober"
@@ -54,10 +53,12 @@ def measure(cluster: Cluster, workload: Workload, run: int) -> Measurement:
         run_on(node, f"exec {restore}")
         restored = time.time()
         try:
-            done = counter.answered_after(restored, timeout=RESTORED_SECONDS).at
+            done = counter.answered_after(restored).at
         except TimeoutError as exc:
             log = cluster.host_path(node, bundle / "work" / "restore.log").read_text(errors="replace")
-            raise TimeoutError(f"{exc}; runc restore succeeded, its log ends: {log[-1500:]}") from None
+            tasks = threads(node, f"$(runc --root {RUNC_ROOT} state {name} | grep '\"pid\"' | tr -dc 0-9)")
+            raise TimeoutError(f"{exc}; runc restore succeeded, threads (tid state wchan): {tasks}; its log ends:"
+                               f" {log[-1500:]}") from None
         seen = counter.outage(start)
         work = cluster.host_path(node, bundle / "work")
         frozen = parse_stats_dump((work / "stats-dump").read_bytes())["frozen_time"] / 1e6

@@ -22,7 +22,7 @@ from typing import Callable, TypeVar
 import e2elib as lib
 
 from . import cold, floor, manual, ours, parallel, plot, report
-from .cluster import Cluster, wait_installed
+from .cluster import Cluster
 from .facts import Activity, machine, versions
 from .results import COLD, FLOOR, MANUAL, OURS, Measurement
 from .workload import IDLE, REWRITE, Workload
@@ -30,7 +30,7 @@ from .workload import IDLE, REWRITE, Workload
 MEASURES: dict[str, Callable[[Cluster, Workload, int], Measurement]] = {
     OURS: ours.measure, MANUAL: manual.measure, COLD: cold.measure, FLOOR: floor.measure}
 ALONE = "alone"
-TRIES = 3
+TRIES = 4
 SETTLE_SECONDS = 20
 T = TypeVar("T")
 
@@ -59,10 +59,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def attempt(what: str, measure: Callable[[], T], failures: list[str]) -> T:
-    """A measurement, run again (up to TRIES times) once the operator and helpers are installed and settled, when
-    it fails: on a shared cluster a helper being reinstalled must not end an hour of benchmark. Each failure is
-    reported."""
+def attempt(cluster: Cluster, what: str, measure: Callable[[], T], failures: list[str]) -> T:
+    """A measurement, run again (up to TRIES times) when it fails, once the cluster is healthy and settled: on a
+    shared cluster a helper being reinstalled, or the whole cluster taken down and up again, must not end an hour
+    of benchmark. Each failure is reported."""
     for tries in range(1, TRIES + 1):
         try:
             return measure()
@@ -71,7 +71,7 @@ def attempt(what: str, measure: Callable[[], T], failures: list[str]) -> T:
             print(f"  failed: {failures[-1]}", flush=True)
             if tries == TRIES:
                 raise
-            wait_installed()
+            cluster.recover()
             time.sleep(SETTLE_SECONDS)
     raise AssertionError("unreachable")
 
@@ -92,7 +92,7 @@ def matrix(cluster: Cluster, args: argparse.Namespace, activity: Activity, failu
             workload = Workload(size, pattern, args.rewrite_mbps)
             for run in range(args.runs):
                 for method in methods[run % len(methods):] + methods[:run % len(methods)]:
-                    measured = attempt(f"{method} {workload.tag} run {run}",
+                    measured = attempt(cluster, f"{method} {workload.tag} run {run}",
                                        partial(MEASURES[method], cluster, workload, run), failures)
                     print(_line(measured), flush=True)
                     results.append(measured)
@@ -112,8 +112,8 @@ def at_once(cluster: Cluster, args: argparse.Namespace, failures: list[str]) -> 
         found[label] = []
         with parallel.outbound_limit(count) if raised else contextlib.nullcontext():
             for run in range(args.runs):
-                measured = attempt(f"{label} run {run}", partial(parallel.measure, cluster, workload, n, run, label),
-                                   failures)
+                measured = attempt(cluster, f"{label} run {run}",
+                                   partial(parallel.measure, cluster, workload, n, run, label), failures)
                 for m in measured:
                     print(_line(m), flush=True)
                 found[label] += measured
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     began, started = time.monotonic(), datetime.now().astimezone()
     cluster = Cluster.connect()
-    wait_installed()
+    cluster.recover(timeout=600)
     activity = Activity()
     facts = machine(), versions(cluster)
     failures: list[str] = []

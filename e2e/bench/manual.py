@@ -2,8 +2,7 @@
 
 1. checkpoint through the source kubelet's API (POST /checkpoint/<ns>/<pod>/<container>); the container keeps
    running, so it is stopped at once on the node (`crictl stop -t 0`) and its pod deleted: what it does after
-   the checkpoint is lost anyway, and a client it still answers sees the count go back after the restore (those
-   answers are counted wrong, and the downtime lasts until the restored count is back where the client saw it);
+   the checkpoint is lost anyway (the answers it gives then are wrong, see prober.outage);
 2. copy the archive to the target node (a plain copy between the nodes' directories on this host);
 3. build a checkpoint image on the target with buildah (from scratch, add the archive, the CRI-O annotation naming
    the container, commit);

@@ -28,8 +28,8 @@ class Answer:
 @dataclass(frozen=True)
 class Outage:
     """What the client saw of one move: `seconds` from the last correct answer before it to the first one after;
-    `wrong` answers that came from another process or with a count below one already seen (state lost or gone
-    back); `state_kept` whether the process answering at the end is the one answering at the start."""
+    `wrong` answers, from another process or with state the restore rolled back (see outage()); `state_kept`
+    whether the process answering at the end is the one answering at the start."""
 
     seconds: float
     wrong: int
@@ -121,19 +121,21 @@ def _parse(line: bytes) -> Answer | None:
 
 def outage(answers: list[Answer], start: float, keep_state: bool) -> Outage:
     """The longest gap between consecutive correct answers that ends after `start` (the beginning of the move).
-    With `keep_state`, correct means the first answer's token and a count never below one seen before; without
-    (a cold restart), any answer of the newest process is correct: its state is expected to be lost."""
+
+    An answer is correct when no later answer of the same process reports a lower count: answers a source gave
+    after its checkpoint, whose state the restore then rolls back, are wrong (the client saw updates that were
+    lost), so they never shorten the gap. With `keep_state` only the first process's answers can be correct;
+    without (a cold restart, whose state is lost by design) the new process's answers are correct too."""
     first = answers[0]
+    lowest_later: dict[str, int] = {}
     correct: list[Answer] = []
-    wrong = 0
-    for answer in answers:
-        other_process = answer.token != first.token
-        gone_back = bool(correct) and answer.token == correct[-1].token and answer.count < correct[-1].count
-        if keep_state and other_process or gone_back:
-            wrong += 1
-        else:
+    for answer in reversed(answers):
+        if answer.count <= lowest_later.get(answer.token, answer.count) and (
+                answer.token == first.token or not keep_state):
             correct.append(answer)
+        lowest_later[answer.token] = min(answer.count, lowest_later.get(answer.token, answer.count))
+    correct.reverse()
     gaps = [b.at - a.at for a, b in zip(correct, correct[1:]) if b.at > start]
     if not gaps:
         raise ValueError("no correct answer after the move started")
-    return Outage(max(gaps), wrong, answers[-1].token == first.token)
+    return Outage(max(gaps), len(answers) - len(correct), answers[-1].token == first.token)

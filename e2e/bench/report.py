@@ -119,10 +119,11 @@ def _what(report: Report) -> list[str]:
         " containers).",
         "- **Downtime** (as a client sees it): the benchmark process on the host opens a new TCP connection to the"
         " workload's ClusterIP Service every 10 ms (each given 1 s) and checks the answer: same `token` (same"
-        " process) and a `count` never below one already seen. Downtime is the longest time between two correct"
-        " answers around the move; answers from another process or with a lower count are *wrong* (state lost or"
-        " gone back) and counted. For the cold restart any answer of the new process is correct (its state is lost"
-        " by design, shown as *lost*).",
+        " process) and a `count` that no later answer of that process undercuts. Downtime is the longest time"
+        " between two correct answers around the move. *Wrong* answers are counted: from another process, or given"
+        " by the source after its checkpoint, whose state the restore rolls back (the client saw updates that were"
+        " lost; they do not shorten the downtime). For the cold restart the new process's answers are correct too"
+        " (its state is lost by design, shown as *lost*).",
         "- **Total**: from the first action of the move to its end: our tool, creating the PodMigration to its"
         " `Succeeded` transition (cleanup included); the manual recipe and the cold restart, the first command to"
         " the first correct answer on the target; the floor, the dump command to the first answer after the restore.",
@@ -130,8 +131,8 @@ def _what(report: Report) -> list[str]:
         " the operator's `status.durations`; CRIU frozen: `status.containers[].criu.frozenTime`.",
         f"- **{MANUAL}** (baseline a): `POST https://<source ip>:10250/checkpoint/<ns>/<pod>/counter` to the kubelet"
         " with the API server's kubelet client certificate (`.e2e/pki`); `crictl stop -t 0 <container>` on the"
-        " source and the pod deleted at once (the kubelet API leaves it running: what it did after the checkpoint"
-        " is lost, and the client sees a count going back until the restored one passes it); `cp` of the archive"
+        " source and the pod deleted at once (the kubelet API leaves it running, and what it answers after the"
+        " checkpoint is lost: those answers are wrong); `cp` of the archive"
         f" between the nodes' directories on this host to `{manual.TARGET_DIR}/`; on the target `{build}`; then a pod"
         " on the target with that image (`imagePullPolicy: Never`) and the same labels, so the Service selects it."
         " CRIU frozen: the archive's `stats-dump`.",

@@ -14,11 +14,12 @@ from typing import Any, Iterator
 import e2elib as lib
 from kubernetes.client.rest import ApiException
 
-from .cluster import Cluster
+from .cluster import Cluster, threads
 from .prober import Answer, Outage, Prober, outage
 
 PORT = 8080
 START_SECONDS = 600  # a 4 GiB ballast is written before the counter listens
+MOVED_SECONDS = 300  # from the end of a move to the moved process's first answer (a 4 GiB restore takes ~20 s)
 IDLE, REWRITE = "idle", "rewrite"
 
 
@@ -52,15 +53,11 @@ class Serving:
     prober: Prober
     first: Answer
 
-    def answered_after(self, moment: float, same_process: bool = True, timeout: float = START_SECONDS) -> Answer:
-        """Waits for a correct answer later than `moment`: from the original process with a count at least as high
-        as any it gave so far, or (same_process=False, a cold restart) from another process."""
-        high = max(a.count for a in self.prober.answers if a.token == self.first.token)
-
+    def answered_after(self, moment: float, same_process: bool = True, timeout: float = MOVED_SECONDS) -> Answer:
+        """Waits for an answer later than `moment` from the original process (or, for a cold restart, another).
+        Callers pass a moment after which only the moved process can answer."""
         def accept(answer: Answer) -> bool:
-            if same_process:
-                return answer.at > moment and answer.token == self.first.token and answer.count >= high
-            return answer.at > moment and answer.token != self.first.token
+            return answer.at > moment and (answer.token == self.first.token) == same_process
 
         return self.prober.wait_for(f"after {time.strftime('%H:%M:%S', time.localtime(moment))}", accept, timeout)
 
@@ -78,6 +75,8 @@ def serving(cluster: Cluster, name: str, workload: Workload) -> Iterator[Serving
         prober = Prober(lib.create_service(core, name, PORT), PORT)
         first = prober.wait_for("at all", lambda answer: True, START_SECONDS)
         yield Serving(name, prober, first)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}; {describe(cluster, name)}") from None
     finally:
         if prober:
             prober.stop()
@@ -91,3 +90,24 @@ def remove(cluster: Cluster, app: str) -> None:
     with contextlib.suppress(ApiException):
         core.delete_namespaced_service(app, lib.NAMESPACE)
     lib.no_pods_left(core, app)
+
+
+def describe(cluster: Cluster, app: str) -> str:
+    """The pods labelled app=<app>: their containers' states (the last one's too, and its log's end when the
+    container was restarted) and the threads of their processes: why a workload no longer answers, for the
+    failure message."""
+    found = []
+    for pod in cluster.core.list_namespaced_pod(lib.NAMESPACE, label_selector=f"app={app}").items:
+        for status in pod.status.container_statuses or []:
+            running = status.state.running and status.container_id
+            tasks = threads(pod.spec.node_name, f"$(crictl inspect -o go-template --template '{{{{.info.pid}}}}' "
+                                                f"{status.container_id.split('://', 1)[1]})") if running else ""
+            waiting = status.state.waiting.message if status.state.waiting else ""
+            found.append(f"{pod.metadata.name} on {pod.spec.node_name} {pod.status.phase}: {status.name}="
+                         f"{lib.describe_state(status.state)} {(waiting or '')[:500]}, restarts {status.restart_count}"
+                         f", last {lib.describe_state(status.last_state)} {tasks}")
+            if status.restart_count:
+                with contextlib.suppress(ApiException):
+                    found.append("its last log: " + cluster.core.read_namespaced_pod_log(
+                        pod.metadata.name, lib.NAMESPACE, container=status.name, previous=True)[-1500:])
+    return "; ".join(found) or f"no pod app={app}"
