@@ -100,18 +100,22 @@ def keep_the_operator_off(core) -> None:
     for pod in on_source:
         core.delete_namespaced_pod(pod.metadata.name, OPERATOR_NAMESPACE)
     gone = {p.metadata.uid for p in on_source}
-    ready = wait_for("every operator replica Ready elsewhere", lambda: (lambda pods: pods if pods and all(
+    wait_for("every operator replica Ready elsewhere", lambda: (lambda pods: pods if pods and all(
         p.metadata.uid not in gone and p.spec.node_name != SOURCE_NODE and p.status.container_statuses
         and p.status.container_statuses[0].ready for p in pods) else None)(operator_pods(core)), timeout=120)
     # A terminating replica is still on the node, and kubectl drain refuses it (emptyDir): wait until it is gone.
     wait_for("no operator replica left on the node", lambda: not [
         p for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=OPERATOR_SELECTOR).items
         if p.spec.node_name == SOURCE_NODE], timeout=120)
-    ips = {p.status.pod_ip for p in ready}
-    wait_for("the webhook Service to point at them only", lambda: ips == {
-        address for s in client.DiscoveryV1Api(core.api_client).list_namespaced_endpoint_slice(
+    moved = {p.status.pod_ip for p in on_source}
+
+    def serving() -> set[str]:
+        return {address for s in client.DiscoveryV1Api(core.api_client).list_namespaced_endpoint_slice(
             OPERATOR_NAMESPACE, label_selector="kubernetes.io/service-name=podmigration-operator").items
-        for e in s.endpoints or [] if (e.conditions and e.conditions.ready) for address in e.addresses})
+            for e in s.endpoints or [] if (e.conditions and e.conditions.ready) for address in e.addresses}
+
+    wait_for("the webhook Service to point at replicas off the node only", lambda: (lambda ips: ips and not (
+        ips & moved))(serving()))
 
 
 def test_kubectl_drain_migrates_opted_in_pods_and_evicts_the_others(core, apps, workloads, unique):
