@@ -25,6 +25,7 @@ import e2elib as lib
 STATE = Path(os.environ.get("PM_STATE", lib.REPO / ".e2e"))
 PKI = STATE / "pki"
 # Directories a node sees at these paths are bind mounts of STATE/nodes/<node>/data/<name> (e2e/cluster/node-root.sh).
+BRIDGE = "pm-br0"  # the host bridge of whichever checkout's local cluster runs (e2e/cluster/topology.sh)
 OPERATOR, HELPERS = "deploy/podmigration-operator", "ds/podmigration-node-helper"
 NODE_BINDS = {PurePosixPath("/var/lib/kubelet"): "kubelet", PurePosixPath("/var/lib/containers"): "containers"}
 
@@ -78,9 +79,14 @@ class Cluster:
     def recover(self, timeout: float = 3600) -> None:
         """Waits until the cluster serves again with both workers Ready and the operator and helpers installed,
         reading KUBECONFIG anew each time: on this shared machine another checkout's CI may take the cluster down
-        and someone bring it up again, with a new PKI."""
+        (and bring up its own meanwhile). When no cluster at all has run for a while, brings this checkout's up
+        (`make install`, what `make bench` does first)."""
         deadline = time.monotonic() + timeout
+        absent = 0
         while True:
+            absent = absent + 1 if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode else 0
+            if absent == 2:
+                subprocess.run(["make", "install"], cwd=lib.REPO, capture_output=True, timeout=1800)
             try:
                 config.load_kube_config()
                 self.core, self.custom = client.CoreV1Api(), client.CustomObjectsApi()
