@@ -54,13 +54,20 @@ class Activity:
     load: list[float] = field(default_factory=list)
 
     def sample(self, cluster: Cluster) -> None:
-        pods = cluster.core.list_pod_for_all_namespaces().items
+        """One sample; none while the cluster does not answer (its absence is reported with the failures)."""
+        try:
+            pods = cluster.core.list_pod_for_all_namespaces().items
+        except Exception:  # noqa: BLE001 - a sample is not worth a benchmark
+            return
         self.foreign_pods.append(sum(1 for p in pods if p.metadata.namespace != lib.OPERATOR_NAMESPACE
                                      and not p.metadata.name.startswith("pmb-")))
         self.load.append(os.getloadavg()[0])
 
     def foreign_migrations(self, cluster: Cluster) -> int:
         """PodMigrations others created since the start (the benchmark deletes its own)."""
-        items = cluster.custom.list_cluster_custom_object(lib.GROUP, lib.VERSION, lib.PLURAL)["items"]
+        try:
+            items = cluster.custom.list_cluster_custom_object(lib.GROUP, lib.VERSION, lib.PLURAL)["items"]
+        except Exception:  # noqa: BLE001 - as in sample()
+            return 0
         return sum(1 for m in items if datetime.fromisoformat(
             m["metadata"]["creationTimestamp"].replace("Z", "+00:00")) >= self.started)

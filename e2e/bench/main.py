@@ -59,21 +59,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def attempt(cluster: Cluster, what: str, measure: Callable[[], T], failures: list[str]) -> T:
+def attempt(cluster: Cluster, what: str, measure: Callable[[], T], failures: list[str]) -> T | None:
     """A measurement, run again (up to TRIES times) when it fails, once the cluster is healthy and settled: on a
     shared cluster a helper being reinstalled, or the whole cluster taken down and up again, must not end an hour
-    of benchmark. Each failure is reported."""
+    of benchmark. Each failure is reported; after the last one the measurement is left out (None)."""
     for tries in range(1, TRIES + 1):
         try:
             return measure()
-        except Exception as exc:  # noqa: BLE001 - any failure of one attempt is reported, the last one raised
-            failures.append(f"{what}, attempt {tries}: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any failure of one attempt is reported
+            failures.append(f"{what}, attempt {tries}{' (the last: left out)' if tries == TRIES else ''}: "
+                            f"{type(exc).__name__}: {exc}")
             print(f"  failed: {failures[-1]}", flush=True)
-            if tries == TRIES:
-                raise
             cluster.recover()
             time.sleep(SETTLE_SECONDS)
-    raise AssertionError("unreachable")
+    return None
 
 
 def _line(m: Measurement) -> str:
@@ -94,8 +93,9 @@ def matrix(cluster: Cluster, args: argparse.Namespace, activity: Activity, failu
                 for method in methods[run % len(methods):] + methods[:run % len(methods)]:
                     measured = attempt(cluster, f"{method} {workload.tag} run {run}",
                                        partial(MEASURES[method], cluster, workload, run), failures)
-                    print(_line(measured), flush=True)
-                    results.append(measured)
+                    if measured:
+                        print(_line(measured), flush=True)
+                        results.append(measured)
                     activity.sample(cluster)
     return results
 
@@ -103,6 +103,7 @@ def matrix(cluster: Cluster, args: argparse.Namespace, activity: Activity, failu
 def at_once(cluster: Cluster, args: argparse.Namespace, failures: list[str]) -> dict[str, list[Measurement]]:
     """One migration alone, then `parallel_count` at once under the installed limit and (raise_limit) a raised one."""
     workload = Workload(args.parallel_size, IDLE, args.rewrite_mbps)
+    cluster.recover()
     count, installed = args.parallel_count, parallel.current_limit()
     parts = [(ALONE, 1, False), (f"{count} at once, limit {installed}", count, False)]
     if args.raise_limit and installed != str(count):
@@ -113,7 +114,7 @@ def at_once(cluster: Cluster, args: argparse.Namespace, failures: list[str]) -> 
         with parallel.outbound_limit(count) if raised else contextlib.nullcontext():
             for run in range(args.runs):
                 measured = attempt(cluster, f"{label} run {run}",
-                                   partial(parallel.measure, cluster, workload, n, run, label), failures)
+                                   partial(parallel.measure, cluster, workload, n, run, label), failures) or []
                 for m in measured:
                     print(_line(m), flush=True)
                 found[label] += measured
@@ -137,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         started=started.strftime("%Y-%m-%d %H:%M %Z"), seconds=time.monotonic() - began,
         sizes=[int(s) for s in args.sizes.split(",")], patterns=args.patterns.split(","), runs=args.runs,
         rewrite_mbps=args.rewrite_mbps, machine=facts[0], versions=facts[1], results=results, parallel=together,
-        parallel_size=args.parallel_size, parallel_count=args.parallel_count, foreign_pods=max(activity.foreign_pods),
-        foreign_migrations=activity.foreign_migrations(cluster), max_load=max(activity.load), failures=failures)
+        parallel_size=args.parallel_size, parallel_count=args.parallel_count,
+        foreign_pods=max(activity.foreign_pods, default=0), foreign_migrations=activity.foreign_migrations(cluster),
+        max_load=max(activity.load, default=0.0), failures=failures)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.md").write_text(report.render(outcome))
     plot.write(args.out / "benchmarks.png", results, outcome.sizes, outcome.patterns)

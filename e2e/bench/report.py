@@ -75,16 +75,18 @@ def targets_table(report: Report) -> list[str]:
 
 
 def parallel_table(report: Report) -> list[str]:
-    if not report.parallel:
-        return ["(not run)"]
-    alone = report.parallel["alone"]
-    base_down = Spread.of([m.downtime for m in alone]).median
-    base_total = Spread.of([m.total for m in alone]).median
+    alone = report.parallel.get("alone", [])
+    base_down = Spread.of([m.downtime for m in alone]).median if alone else None
+    base_total = Spread.of([m.total for m in alone]).median if alone else None
     rows = []
     for label, runs in report.parallel.items():
+        if not runs:
+            rows.append([label, "0", "-", "-", "-", "-", "-"])
+            continue
         down, total = Spread.of([m.downtime for m in runs]), Spread.of([m.total for m in runs])
         rows.append([label, str(len(runs)), str(down), str(total), f"{total.high:.2f}",
-                     f"{down.median / base_down:.2f}x", f"{total.median / base_total:.2f}x"])
+                     f"{down.median / base_down:.2f}x" if base_down else "-",
+                     f"{total.median / base_total:.2f}x" if base_total else "-"])
     return _table(["migrations", "n", "downtime s", "total s", "longest total s", "downtime vs alone",
                    "total vs alone"], rows)
 
