@@ -5,14 +5,16 @@ test_owners.py's; every pod here is pinned to no node, so nothing runs."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from typing import Any, Iterator
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from e2elib import GROUP, OPERATOR_NAMESPACE, PLURAL, VERSION, wait_for
+from e2elib import GROUP, OPERATOR_NAMESPACE, PLURAL, REPO, VERSION, wait_for
 
 OPERATOR = f"system:serviceaccount:{OPERATOR_NAMESPACE}:podmigration-operator"
 NOWHERE = {"nodeSelector": {"podmigration.dev/e2e": "nowhere"}}
@@ -137,3 +139,70 @@ def test_pod_patch_touching_podmigration_annotations_is_denied(api, core, namesp
     # Anything else about such a pod stays the user's (and its controllers').
     pods.patch_namespaced_pod("fenced", namespace, {"metadata": {"labels": {"tier": "x"}, "annotations": {"a": "b"}}})
     as_operator.patch_namespaced_pod("fenced", namespace, {"metadata": {"annotations": {"podmigration.dev/fenced-by": None}}})
+
+
+@pytest.fixture
+def restricted_guard(api: client.ApiClient, namespace: str, unique: str) -> Iterator[str]:
+    """The chart's migration-guard rendered with admission.targetNode=authorized and admission.keepSource=forbidden,
+    installed beside the release's own under another release name and bound to this test's namespace only: the
+    values' rules are what the API server enforces, without reinstalling the chart the other tests use."""
+    release = f"pm-e2e-{unique}"
+    helm = subprocess.run(["bash", str(REPO / "e2e/cluster/build-helm.sh")], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    rendered = subprocess.run(
+        [helm, "template", release, str(REPO / "charts/podmigration"), "--namespace", OPERATOR_NAMESPACE,
+         "--show-only", "templates/admission.yaml", "--show-only", "templates/rbac.yaml",
+         "--set", "admission.targetNode=authorized", "--set", "admission.keepSource=forbidden"],
+        check=True, capture_output=True, text=True).stdout
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(rendered) if d}
+    policy = docs[("ValidatingAdmissionPolicy", f"{release}-migration-guard")]
+    binding = docs[("ValidatingAdmissionPolicyBinding", f"{release}-migration-guard")]
+    binding["spec"]["matchResources"] = {"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": namespace}}}
+    target_node = docs[("ClusterRole", f"{release}-target-node")]
+    admission = client.AdmissionregistrationV1Api(api)
+    rbac = client.RbacAuthorizationV1Api(api)
+    admission.create_validating_admission_policy(policy)
+    admission.create_validating_admission_policy_binding(binding)
+    rbac.create_cluster_role(target_node)
+    yield release
+    admission.delete_validating_admission_policy_binding(binding["metadata"]["name"])
+    admission.delete_validating_admission_policy(policy["metadata"]["name"])
+    rbac.delete_cluster_role(target_node["metadata"]["name"])
+
+
+def test_target_node_and_keep_source_restricted_by_values(api, core, namespace, user, restricted_guard):
+    """With admission.targetNode=authorized only a requester granted the node may choose it; with
+    admission.keepSource=forbidden nobody may keep the source. Dry runs: admission decides, nothing migrates."""
+    core.create_namespaced_pod(namespace, pod("victim"))
+    rbac = client.RbacAuthorizationV1Api(api)
+    rbac.create_namespaced_role_binding(namespace, {  # the user may delete and create the pod: only the values bite
+        "metadata": {"name": "editor"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                                   "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    custom = client.CustomObjectsApi(as_user(api, user))
+
+    def create(**spec: Any) -> None:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PodMigration", "metadata": {"name": "move-victim"},
+                "spec": {"podName": "victim", **spec}}
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body, dry_run="All")
+
+    def refusal(**spec: Any) -> str | None:
+        try:
+            create(**spec)
+        except ApiException as exc:
+            assert exc.status == 403, exc.body
+            return exc.body
+        return None
+
+    message = wait_for("the restricted policy in force", lambda: refusal(targetNode="worker-2"), timeout=60)
+    assert "choosing node worker-2 needs the verb target-node" in message
+    create()  # without a target the operator picks one: allowed
+    assert "keepSource: true may not be set in this cluster" in (refusal(keepSource=True) or "")
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "target-node"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                                        "kind": "ClusterRole", "name": f"{restricted_guard}-target-node"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    wait_for("worker-2 allowed once the user is granted target-node", lambda: refusal(targetNode="worker-2") is None,
+             timeout=30)
+    assert "keepSource: true may not be set" in (refusal(targetNode="worker-2", keepSource=True) or "")
