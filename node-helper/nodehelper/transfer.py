@@ -15,7 +15,8 @@ import zstandard
 from .errors import ArchiveTooLarge, BadRequest, Busy, Conflict, HelperError, UpstreamError
 
 CHUNK = 1 << 20
-ZSTD_LEVEL = 3
+#: Level 1: on the helpers' links zstd 3 costs more CPU than the bytes it saves (docs/benchmarks-profile.md).
+ZSTD_LEVEL = 1
 # API compression names -> HTTP Content-Encoding values.
 COMPRESSIONS = {"zstd": "zstd", "none": "identity"}
 #: The archive's size before Content-Encoding, set by our sender so the receiver can bound the stream by it.
@@ -32,7 +33,7 @@ class Writer(Protocol):
     def write(self, data: bytes) -> int: ...
 
 
-def encoder(source: BinaryIO, content_encoding: str) -> Reader:
+def encoder(source: Reader, content_encoding: str) -> Reader:
     """Wraps `source` so reading it yields the wire bytes for `content_encoding`."""
     if content_encoding == "identity":
         return source
@@ -138,7 +139,7 @@ def json_answer(resp: http.client.HTTPResponse, who: str) -> dict[str, Any]:
 
 
 def send_file(
-    f: BinaryIO,
+    f: Reader,
     size: int,
     sha256: str,
     peer: tuple[str, int],
@@ -148,7 +149,7 @@ def send_file(
     ctx: ssl.SSLContext,
     timeout: float,
 ) -> dict[str, Any]:
-    """PUTs the open file to a peer as a chunked body and checks the peer stored what we sent."""
+    """PUTs the open file (or a reader of it) to a peer as a chunked body and checks the peer stored what we sent."""
     if compression not in COMPRESSIONS:
         raise BadRequest(f"invalid compression {compression!r}: expected one of {sorted(COMPRESSIONS)}")
     content_encoding = COMPRESSIONS[compression]
