@@ -96,7 +96,10 @@ class ArchiveStore:
             with os.fdopen(fd, "wb") as out:
                 check = functools.partial(self.require_space, archive_id, 0)
                 writer = HashingWriter(BoundedWriter(out, limit, too_large, check))
-                yield writer
+                try:
+                    yield writer
+                finally:
+                    writer.close()
             self._publish(Path(tmp), archive_id)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:

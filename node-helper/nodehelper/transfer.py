@@ -13,6 +13,7 @@ from typing import Any, BinaryIO, Protocol
 import zstandard
 
 from .errors import ArchiveTooLarge, BadRequest, Busy, Conflict, HelperError, UpstreamError
+from .hashing import BackgroundSha256
 
 CHUNK = 1 << 20
 #: Level 1: on the helpers' links zstd 3 costs more CPU than the bytes it saves (docs/benchmarks-profile.md).
@@ -80,12 +81,13 @@ class CappedReader:
 
 
 class HashingWriter:
-    """Writes through to `out`, counting the bytes and hashing them, so nothing has to be read back to hash it."""
+    """Writes through to `out`, counting the bytes and hashing them (in a thread beside the writes), so nothing has
+    to be read back to hash it."""
 
     def __init__(self, out: Writer) -> None:
         self.out = out
         self.bytes = 0
-        self._digest = hashlib.sha256()
+        self._digest = BackgroundSha256()
 
     def write(self, data: bytes) -> int:
         self._digest.update(data)
@@ -95,6 +97,10 @@ class HashingWriter:
     @property
     def sha256(self) -> str:
         return self._digest.hexdigest()
+
+    def close(self) -> None:
+        """Ends the hashing thread of a stream given up on (reading sha256 ends it too)."""
+        self._digest.close()
 
 
 def copy_into(reader: Reader, writer: HashingWriter) -> None:
