@@ -16,7 +16,7 @@ from .errors import ArchiveTooLarge, BadRequest, Busy, Conflict, HelperError, Up
 from .hashing import BackgroundSha256
 
 CHUNK = 1 << 20
-#: Level 1: on the helpers' links zstd 3 costs more CPU than the bytes it saves (docs/benchmarks-profile.md).
+#: Level 1: on process memory it compresses as well as level 3 at twice the speed (docs/benchmarks-profile.md).
 ZSTD_LEVEL = 1
 # API compression names -> HTTP Content-Encoding values.
 COMPRESSIONS = {"zstd": "zstd", "none": "identity"}
