@@ -29,6 +29,8 @@ from .workload import IDLE, REWRITE, Workload
 
 MEASURES: dict[str, Callable[[Cluster, Workload, int], Measurement]] = {
     OURS: ours.measure, MANUAL: manual.measure, COLD: cold.measure, FLOOR: floor.measure}
+#: --methods names (short, shell-friendly) of the MEASURES keys.
+METHOD_NAMES = {"ours": OURS, "manual": MANUAL, "cold": COLD, "floor": FLOOR}
 ALONE = "alone"
 TRIES = 4
 SETTLE_SECONDS = 20
@@ -41,9 +43,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sizes", default="0,256,1024,4096", help="MiB of ballast, comma-separated")
     parser.add_argument("--patterns", default=f"{IDLE},{REWRITE}", help="memory patterns, comma-separated")
     parser.add_argument("--runs", type=int, default=3, help="runs of each method per size and pattern")
+    parser.add_argument("--methods", default=",".join(METHOD_NAMES),
+                        help=f"methods measured, comma-separated, of {','.join(METHOD_NAMES)} (e.g. ours: a profile)")
     parser.add_argument("--rewrite-mbps", type=float, default=256, help="MiB/s the rewrite pattern writes")
     parser.add_argument("--parallel-size", type=int, default=256, help="MiB of each counter migrated at once")
-    parser.add_argument("--parallel-count", type=int, default=4, help="migrations at once")
+    parser.add_argument("--parallel-count", type=int, default=4, help="migrations at once (0: none)")
     parser.add_argument("--raise-limit", action=argparse.BooleanOptionalAction, default=True,
                         help="also run them at once with the operator's per-node limit raised to their number")
     parser.add_argument("--quick", action="store_true",
@@ -51,6 +55,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="directory for benchmarks.md/.png/.json (default docs/; "
                         "required with --quick, whose figures are not the benchmark's)")
     args = parser.parse_args(argv)
+    unknown = set(args.methods.split(",")) - set(METHOD_NAMES)
+    if unknown:
+        parser.error(f"unknown methods {sorted(unknown)}: expected some of {','.join(METHOD_NAMES)}")
+    args.methods = [METHOD_NAMES[name] for name in args.methods.split(",")]
     if args.quick:
         if args.out is None:
             parser.error("--quick needs --out: its figures must not replace docs/benchmarks.md")
@@ -85,7 +93,7 @@ def matrix(cluster: Cluster, args: argparse.Namespace, activity: Activity, failu
     """Every size x pattern x run x method; the methods' order turns with the run, so none is always first after
     a pause or last after a large move."""
     results = []
-    methods = list(MEASURES)
+    methods = args.methods
     for size in (int(s) for s in args.sizes.split(",")):
         for pattern in args.patterns.split(","):
             workload = Workload(size, pattern, args.rewrite_mbps)
@@ -102,9 +110,12 @@ def matrix(cluster: Cluster, args: argparse.Namespace, activity: Activity, failu
 
 def at_once(cluster: Cluster, args: argparse.Namespace, failures: list[str]) -> dict[str, list[Measurement]]:
     """One migration alone, then `parallel_count` at once under the installed limit and (raise_limit) a raised one."""
+    count = args.parallel_count
+    if count < 1:
+        return {}
     workload = Workload(args.parallel_size, IDLE, args.rewrite_mbps)
     cluster.recover()
-    count, installed = args.parallel_count, parallel.current_limit()
+    installed = parallel.current_limit()
     parts = [(ALONE, 1, False), (f"{count} at once, limit {installed}", count, False)]
     if args.raise_limit and installed != str(count):
         parts.append((f"{count} at once, limit {count}", count, True))

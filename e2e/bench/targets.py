@@ -79,7 +79,8 @@ def evaluate(results: list[Measurement], sizes: list[int], pattern: str) -> list
                              else None))
     floor = _median(results, FLOOR, GIB, pattern)
     verdict = _verdict("downtime at 1 GiB under the prototype's 4.0 s", pattern, ours, PROTOTYPE_1GIB, " s",
-                       f"{profile(results, OURS, GIB, pattern)}; floor {floor:.2f} s" if ours is not None else "")
+                       f"{profile(results, OURS, GIB, pattern)}" + (f"; floor {floor:.2f} s" if floor is not None else "")
+                       if ours is not None else "")
     if floor is not None and floor >= PROTOTYPE_1GIB:
         verdict = Verdict(verdict.target, pattern, verdict.value, verdict.limit, None, "not reachable",
                           f"this machine's floor is {floor:.2f} s at 1 GiB")

@@ -24,6 +24,9 @@ def migrate_and_check(core: client.CoreV1Api, custom: client.CustomObjectsApi, s
     for key in ("checkpoint", "transfer", "restore", "downtime", "total"):
         assert status["durations"][key] > 0, status["durations"]
     assert status["checkpointBytes"] > 0 and status["transferredBytes"] > 0
+    # The transfer's progress, as kubectl migrate shows it, ends with every byte of the last archive sent.
+    progress = status["progress"]
+    assert progress["step"] == "transfer" and progress["bytesDone"] == progress["bytesExpected"] > 0, progress
     assert [p["phase"] for p in status["phaseTransitions"]] == [
         "Pending", "Preparing", "Checkpointing", "Transferring", "Restoring", "Finalizing", "Succeeded"]
 
@@ -42,7 +45,8 @@ def migrate_and_check(core: client.CoreV1Api, custom: client.CustomObjectsApi, s
 
 def test_bare_pod_moves_with_its_memory(core, custom, pods, unique):
     source = f"mig-{unique}"
-    core.create_namespaced_pod(NAMESPACE, counter_pod(source, SOURCE_NODE))
+    # Some ballast, so the archive spans many chunks of the streams whose progress is recorded.
+    core.create_namespaced_pod(NAMESPACE, counter_pod(source, SOURCE_NODE, ballast_mb=128))
     pods.append(source)
     migrate_and_check(core, custom, source, {"counter": 8080})
 

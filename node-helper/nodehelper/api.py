@@ -25,6 +25,7 @@ from .freezer import Freezer
 from .images import Images, checkpoint_image_name
 from .kubelet import Kubelet
 from .openfiles import MAX_OPEN_FILES, read_open_files
+from .progress import Progress
 from .transfer import Reader
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Helper:
         self.containers = containers
         self.peer_context = peer_context
         self.scratch_dir = scratch_dir
+        self.progress = Progress()
         scratch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(scratch_dir, 0o700)
         for stale in sorted(scratch_dir.iterdir()):
@@ -81,6 +83,7 @@ class Helper:
         seconds = time.monotonic() - started
         try:
             info = self.store.adopt(archive_id, kubelet_archive)
+            adopted = time.monotonic() - started - seconds
         except FileNotFoundError:
             raise HelperError(
                 f"kubelet wrote {kubelet_archive.name} but it is not in {kubelet_archive.parent} "
@@ -106,13 +109,16 @@ class Helper:
         if len(result["openFiles"]) >= MAX_OPEN_FILES:
             log.warning("archive %s: open files listed only up to %d", archive_id, MAX_OPEN_FILES)
         log.info(
-            "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs, frozen %s us, %d open files",
+            "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs (then moved in and hashed in %.3fs, read in "
+            "%.3fs), frozen %s us, %d open files",
             namespace,
             pod,
             container,
             archive_id,
             info.bytes,
             seconds,
+            adopted,
+            time.monotonic() - started - seconds - adopted,
             result["stats"].get("frozen_time"),
             len(result["openFiles"]),
         )
@@ -136,9 +142,9 @@ class Helper:
         host, port = validation.peer_url(target)
         compression = body.get("compression", "zstd")
         info = self.store.info(archive_id)
-        with self.store.open(archive_id) as f:
+        with self.store.open(archive_id) as f, self.progress.reading(archive_id, "transfer", info.bytes, f) as read:
             result = transfer.send_file(
-                f, info.bytes, info.sha256, (host, port), f"/v1/archives/{archive_id}",
+                read, info.bytes, info.sha256, (host, port), f"/v1/archives/{archive_id}",
                 compression=compression, ctx=self.peer_context, timeout=PEER_TIMEOUT,
             )  # fmt: skip
         log.info(
@@ -179,7 +185,8 @@ class Helper:
             raise ArchiveTooLarge(f"archive {archive_id}: a body of {wire_length} bytes, more than {bound} on the wire")
         wire = transfer.CappedReader(body, bound, f"archive {archive_id}: the body on the wire")
         started = time.monotonic()
-        info = self.store.receive(archive_id, transfer.decoder(wire, content_encoding), expected, size)
+        with self.progress.reading(archive_id, "receive", size or 0, transfer.decoder(wire, content_encoding)) as read:
+            info = self.store.receive(archive_id, read, expected, size)
         log.info(
             "received archive %s: %d bytes (%s) in %.3fs, sha256 ok",
             archive_id,
@@ -195,10 +202,13 @@ class Helper:
         sha256, size = validation.recorded_archive(body)
         image = body.get("image") or checkpoint_image_name(archive_id)
         started = time.monotonic()
-        self.store.verify(archive_id, sha256, size)
+        # The size here; the digest by skopeo while it copies the archive in as the image's layer (no extra pass).
+        self.store.check_size(archive_id, size)
         if self.images.discard_checkpoint_image(image):
             log.info("removed existing checkpoint image %s before building it again", image)
-        self.images.build_checkpoint_image(self.store.path(archive_id), container, image)
+        self.images.build_checkpoint_image(
+            self.store.path(archive_id), container, image, sha256=sha256, size=size, scratch=self.scratch_dir
+        )
         log.info(
             "built checkpoint image %s from archive %s (%d bytes, sha256 verified) for container %s in %.3fs",
             image,

@@ -96,7 +96,10 @@ class ArchiveStore:
             with os.fdopen(fd, "wb") as out:
                 check = functools.partial(self.require_space, archive_id, 0)
                 writer = HashingWriter(BoundedWriter(out, limit, too_large, check))
-                yield writer
+                try:
+                    yield writer
+                finally:
+                    writer.close()
             self._publish(Path(tmp), archive_id)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
@@ -195,12 +198,7 @@ class ArchiveStore:
         """Re-hashes the file as it is on disk now against the sha256 and size the checkpoint (or pack) answered,
         not against the record kept here, so an archive changed on disk after its transfer is never used."""
         with self.open(archive_id) as f:
-            actual = os.fstat(f.fileno()).st_size
-            if actual != size:
-                raise ChecksumMismatch(
-                    f"archive {archive_id}: {actual} bytes on disk, but {size} were recorded at the checkpoint; "
-                    "not used"
-                )
+            self._check_size(archive_id, os.fstat(f.fileno()).st_size, size)
             digest = file_sha256(f)
         if digest != sha256:
             raise ChecksumMismatch(
@@ -208,6 +206,21 @@ class ArchiveStore:
                 "not used"
             )
         return ArchiveInfo(archive_id, size, digest)
+
+    def check_size(self, archive_id: str, size: int) -> None:
+        """The cheap half of verify, for a consumer that checks the digest itself while it reads (skopeo)."""
+        try:
+            actual = self.path(archive_id).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"archive {archive_id} not found on this node") from None
+        self._check_size(archive_id, actual, size)
+
+    @staticmethod
+    def _check_size(archive_id: str, actual: int, size: int) -> None:
+        if actual != size:
+            raise ChecksumMismatch(
+                f"archive {archive_id}: {actual} bytes on disk, but {size} were recorded at the checkpoint; not used"
+            )
 
     def delete_migration(self, migration_uid: str) -> list[str]:
         """Deletes every archive (and partial upload) whose id starts with "<migration-uid>-"; idempotent."""

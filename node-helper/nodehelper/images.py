@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import tempfile
 from pathlib import Path
 
-from . import validation
+from . import ocilayout, validation
 from .commands import CommandError, Runner, Tools, run
-from .errors import BadRequest
+from .errors import BadRequest, ChecksumMismatch
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_ANNOTATION = "io.kubernetes.cri-o.annotations.checkpoint.name"
+#: How skopeo (containers/image) says a blob's content is not the digest it was listed under.
+_DIGEST_MISMATCH = re.compile(r"digest did not match|digest mismatch|size mismatch", re.IGNORECASE)
 CHECKPOINT_REPO = "localhost/podmigration-checkpoint"
 
 
@@ -32,23 +35,25 @@ class Images:
         self.tools = tools
         self.run = runner
 
-    def build_checkpoint_image(self, archive: Path, container: str, image: str) -> str:
-        """buildah from scratch + add the archive (unpacked at /) + the CRI-O annotation + commit, as CRI-O expects."""
+    def build_checkpoint_image(
+        self, archive: Path, container: str, image: str, *, sha256: str, size: int, scratch: Path
+    ) -> str:
+        """The archive as the one layer of an OCI layout in `scratch` (linked, not copied; see ocilayout), copied
+        into the node's storage by skopeo, which checks the layer against `sha256` and `size` on the way."""
         validation.container_name(container)
-        _checkpoint_ref(image)
-        working = self.run(self.tools.buildah("from", "scratch")).strip()
-        try:
-            self.run(self.tools.buildah("add", working, str(archive), "/"))
-            self.run(self.tools.buildah("config", f"--annotation={CHECKPOINT_ANNOTATION}={container}", working))
-            self.run(self.tools.buildah("commit", "--quiet", working, image))
-        except BaseException:
-            # The build error is what the caller must see; a failed rm is logged, not raised in its place.
+        ref = _checkpoint_ref(image)
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            layout = ocilayout.write(Path(tmp) / "layout", archive, sha256, size, container)
             try:
-                self.run(self.tools.buildah("rm", working))
-            except Exception as exc:
-                log.error("working container %s (holds checkpoint data) could not be removed: %s", working, exc)
-            raise
-        self.run(self.tools.buildah("rm", working))
+                # --tmpdir: skopeo stages the layer there before storage applies it, not on the image's /var/tmp.
+                self.run(self.tools.skopeo("--tmpdir", tmp, "copy", "--quiet", layout, self.tools.storage_ref(ref)))
+            except CommandError as exc:
+                if _DIGEST_MISMATCH.search(exc.stderr):
+                    raise ChecksumMismatch(
+                        f"{archive.name} on disk does not match sha256 {sha256} recorded at the checkpoint; not used: "
+                        f"{exc.stderr[-500:]}"
+                    ) from None
+                raise
         return image
 
     def is_present(self, image: str) -> bool:

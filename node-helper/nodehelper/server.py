@@ -74,6 +74,7 @@ class Handler(BaseHTTPRequestHandler):
         ("GET", re.compile(r"/v1/images/export"), "image_export"),
         ("GET", re.compile(r"/v1/restored"), "restored"),
         ("GET", re.compile(r"/v1/pods/(?P<uid>[^/]+)/memory"), "pod_memory"),
+        ("GET", re.compile(r"/v1/progress/(?P<id>[^/]+)"), "progress"),
         ("DELETE", re.compile(r"/v1/migrations/(?P<uid>[^/]+)"), "delete_migration"),
     ]
 
@@ -104,8 +105,9 @@ class Handler(BaseHTTPRequestHandler):
         self.responded = False
         self.body: BodyReader | None = None
         status, error = 500, ""
-        # The readiness probe's request is cheap and must answer while the workers are busy.
-        probe = method == "GET" and url.path == "/healthz"
+        # The readiness probe's and the progress polls' requests are cheap and must answer while the workers are busy
+        # (with the very streams whose progress is asked).
+        probe = method == "GET" and (url.path == "/healthz" or url.path.startswith("/v1/progress/"))
         try:
             self.body = BodyReader(self.rfile, self.headers)
             action, params = self._route(method, url.path)
@@ -245,6 +247,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _pod_memory(self, uid: str) -> int:
         return self._send_json(200, self.server.pods.memory(uid))
+
+    def _progress(self, id: str) -> int:
+        return self._send_json(200, self.server.helper.progress.get(id))
 
     def _delete_migration(self, uid: str) -> int:
         return self._send_json(200, self.server.helper.delete_migration(uid))

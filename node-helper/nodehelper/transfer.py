@@ -13,9 +13,11 @@ from typing import Any, BinaryIO, Protocol
 import zstandard
 
 from .errors import ArchiveTooLarge, BadRequest, Busy, Conflict, HelperError, UpstreamError
+from .hashing import BackgroundSha256
 
 CHUNK = 1 << 20
-ZSTD_LEVEL = 3
+#: Level 1: on process memory it compresses as well as level 3 at twice the speed (docs/benchmarks-profile.md).
+ZSTD_LEVEL = 1
 # API compression names -> HTTP Content-Encoding values.
 COMPRESSIONS = {"zstd": "zstd", "none": "identity"}
 #: The archive's size before Content-Encoding, set by our sender so the receiver can bound the stream by it.
@@ -32,7 +34,7 @@ class Writer(Protocol):
     def write(self, data: bytes) -> int: ...
 
 
-def encoder(source: BinaryIO, content_encoding: str) -> Reader:
+def encoder(source: Reader, content_encoding: str) -> Reader:
     """Wraps `source` so reading it yields the wire bytes for `content_encoding`."""
     if content_encoding == "identity":
         return source
@@ -79,12 +81,13 @@ class CappedReader:
 
 
 class HashingWriter:
-    """Writes through to `out`, counting the bytes and hashing them, so nothing has to be read back to hash it."""
+    """Writes through to `out`, counting the bytes and hashing them (in a thread beside the writes), so nothing has
+    to be read back to hash it."""
 
     def __init__(self, out: Writer) -> None:
         self.out = out
         self.bytes = 0
-        self._digest = hashlib.sha256()
+        self._digest = BackgroundSha256()
 
     def write(self, data: bytes) -> int:
         self._digest.update(data)
@@ -94,6 +97,10 @@ class HashingWriter:
     @property
     def sha256(self) -> str:
         return self._digest.hexdigest()
+
+    def close(self) -> None:
+        """Ends the hashing thread of a stream given up on (reading sha256 ends it too)."""
+        self._digest.close()
 
 
 def copy_into(reader: Reader, writer: HashingWriter) -> None:
@@ -138,7 +145,7 @@ def json_answer(resp: http.client.HTTPResponse, who: str) -> dict[str, Any]:
 
 
 def send_file(
-    f: BinaryIO,
+    f: Reader,
     size: int,
     sha256: str,
     peer: tuple[str, int],
@@ -148,7 +155,7 @@ def send_file(
     ctx: ssl.SSLContext,
     timeout: float,
 ) -> dict[str, Any]:
-    """PUTs the open file to a peer as a chunked body and checks the peer stored what we sent."""
+    """PUTs the open file (or a reader of it) to a peer as a chunked body and checks the peer stored what we sent."""
     if compression not in COMPRESSIONS:
         raise BadRequest(f"invalid compression {compression!r}: expected one of {sorted(COMPRESSIONS)}")
     content_encoding = COMPRESSIONS[compression]

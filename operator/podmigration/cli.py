@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from . import api, phases
 from .kube import Kube, api_message, status_code
 from .preflight import check_in_cluster
+from .progressview import ProgressView
 from .status import parse_time
 
 Obj = dict[str, Any]
@@ -255,19 +256,25 @@ def follow(kube: Kube, namespace: str, name: str, timeout: int, term: Terminal) 
     started = term.clock()
     give_up = started + timeout + OPERATOR_GRACE_SECONDS
     shown = 0
+    view = ProgressView(term.out)
     while True:
         migration = kube.get_migration(namespace, name)
         if migration is None:
+            view.end_line()
             print(f"PodMigration {namespace}/{name} was deleted", file=term.err)
             return EXIT_FAILED
         status = migration.get("status") or {}
         phase = status.get("phase")
         transitions = status.get("phaseTransitions") or []
+        if len(transitions) > shown:
+            view.end_line()
         for index in range(shown, len(transitions)):
             latest = index == len(transitions) - 1
             print(f"{_offset(transitions[index], transitions[0]):7.1f}s  {transitions[index]['phase']:<13}  "
                   f"{status.get('message', '') if latest else ''}".rstrip(), file=term.out)
         shown = len(transitions)
+        if phase == phases.TRANSFERRING:
+            view.update(status.get("progress"))
         if phases.is_terminal(phase):
             print(timings(status), file=term.out)
             if phase == phases.SUCCEEDED:
@@ -277,6 +284,7 @@ def follow(kube: Kube, namespace: str, name: str, timeout: int, term: Terminal) 
             print(f"migration {phase.lower()}: {status.get('reason')}: {status.get('message')}", file=term.err)
             return EXIT_FAILED
         if term.clock() > give_up:
+            view.end_line()
             print(f"PodMigration {namespace}/{name} is still {phase or 'not started'} after {timeout}s: "
                   "is the podmigration operator running?", file=term.err)
             return EXIT_FAILED

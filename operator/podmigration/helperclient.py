@@ -144,6 +144,10 @@ class HelperClient:
         body = {"id": archive_id, "target": target.url, "compression": compression}
         return self._call(source, "POST", "/v1/send", body=body, timeout=timeout)
 
+    def progress(self, helper: Helper, archive_id: str) -> Obj:
+        """Bytes done of the stream of that archive running on the helper now (404 when none runs)."""
+        return self._call(helper, "GET", f"/v1/progress/{archive_id}", timeout=CONNECT_TIMEOUT)
+
     def build_checkpoint_image(self, target: Helper, archive_id: str, container: str, image: str, *, sha256: str,
                                size: int, timeout: float) -> Obj:
         """``sha256``/``size``: the archive as the checkpoint recorded it; the helper checks the file against them."""

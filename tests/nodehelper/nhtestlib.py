@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import struct
@@ -13,7 +14,7 @@ from pathlib import Path
 from nodehelper import tlsconfig
 from nodehelper.api import Helper
 from nodehelper.archives import ArchiveStore
-from nodehelper.errors import HelperError
+from nodehelper.errors import ChecksumMismatch, HelperError
 from nodehelper.freezer import Freezer
 from nodehelper.killer import Killer
 from nodehelper.podapi import PodApi
@@ -162,8 +163,13 @@ class FakeImages:
         self.built: list[tuple[str, str]] = []
         self.dangling: list[str] = []  # images that lost their name to a rebuild: invisible to cleanup
 
-    def build_checkpoint_image(self, archive: Path, container: str, image: str) -> str:
-        assert archive.is_file()
+    def build_checkpoint_image(
+        self, archive: Path, container: str, image: str, *, sha256: str, size: int, scratch: Path
+    ) -> str:
+        """Checks the layer against sha256 and size as skopeo does while copying it in."""
+        data = archive.read_bytes()
+        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+            raise ChecksumMismatch(f"{archive.name} on disk does not match sha256 {sha256} recorded at the checkpoint")
         if image in self.images:
             self.dangling.append(image)
         self.built.append((container, image))

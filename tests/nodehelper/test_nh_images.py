@@ -1,3 +1,4 @@
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -5,7 +6,7 @@ from pathlib import Path
 import pytest
 from nodehelper.commands import CommandError, Tools, run
 from nodehelper.containers import Containers
-from nodehelper.errors import BadRequest, HelperError
+from nodehelper.errors import BadRequest, ChecksumMismatch, HelperError
 from nodehelper.images import Images, checkpoint_image_name
 
 TOOLS = Tools(
@@ -39,53 +40,72 @@ class FakeRunner:
         return answer
 
 
-def test_checkpoint_image_build_commands() -> None:
-    runner = FakeRunner({"from": "working-container-2\n"})
+def _archive(tmp_path: Path) -> tuple[Path, str, int]:
+    archive = tmp_path / "archives" / "mig1-app.tar"
+    archive.parent.mkdir()
+    archive.write_bytes(b"checkpoint tar" * 1000)
+    return archive, hashlib.sha256(archive.read_bytes()).hexdigest(), archive.stat().st_size
+
+
+class LayoutReader(FakeRunner):
+    """Reads the OCI layout skopeo is given while it still exists (it is a temporary directory)."""
+
+    def __call__(self, argv: Sequence[str]) -> str:
+        layout = Path(next(a for a in argv if a.startswith("oci:"))[4:].rsplit(":", 1)[0])
+        index = json.loads((layout / "index.json").read_text())
+        blob = lambda digest: layout / "blobs" / "sha256" / digest.split(":")[1]  # noqa: E731
+        self.manifest = json.loads(blob(index["manifests"][0]["digest"]).read_text())
+        self.config = json.loads(blob(self.manifest["config"]["digest"]).read_text())
+        self.layer = blob(self.manifest["layers"][0]["digest"])
+        self.layer_inode = self.layer.stat().st_ino
+        self.tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        return super().__call__(argv)
+
+
+def test_checkpoint_image_is_the_archive_as_one_layer_copied_in_by_skopeo(tmp_path: Path) -> None:
+    archive, sha, size = _archive(tmp_path)
+    runner = LayoutReader()
     image = checkpoint_image_name("mig1-app")
     assert image == "localhost/podmigration-checkpoint/mig1-app:latest"
-    Images(TOOLS, runner).build_checkpoint_image(Path("/w/archives/mig1-app.tar"), "app", image)
-    assert runner.calls == [
-        BUILDAH + ["from", "scratch"],
-        BUILDAH + ["add", "working-container-2", "/w/archives/mig1-app.tar", "/"],
-        BUILDAH + ["config", "--annotation=io.kubernetes.cri-o.annotations.checkpoint.name=app", "working-container-2"],
-        BUILDAH + ["commit", "--quiet", "working-container-2", image],
-        BUILDAH + ["rm", "working-container-2"],
+    Images(TOOLS, runner).build_checkpoint_image(archive, "app", image, sha256=sha, size=size, scratch=tmp_path)
+    [argv] = runner.calls
+    assert argv[:2] == ["skopeo", "--tmpdir"] and argv[3:5] == ["copy", "--quiet"]
+    assert argv[5].startswith(f"oci:{argv[2]}/") and argv[6] == STORE + image
+    assert runner.manifest["annotations"] == {"io.kubernetes.cri-o.annotations.checkpoint.name": "app"}
+    assert runner.manifest["layers"] == [
+        {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": f"sha256:{sha}", "size": size}
     ]
+    assert runner.config["rootfs"] == {"type": "layers", "diff_ids": [f"sha256:{sha}"]}
+    assert runner.layer_inode == archive.stat().st_ino, "the layer is the archive linked in, not a copy"
+    assert list(tmp_path.iterdir()) == [archive.parent], "the temporary layout is removed"
 
 
-def test_failed_build_removes_working_container_and_reports_stderr() -> None:
-    runner = FakeRunner(
-        {"from": "wc\n", "commit": CommandError(["buildah", "commit"], 125, "no space left on device\n")}
-    )
+def test_a_layer_skopeo_finds_changed_is_a_checksum_mismatch(tmp_path: Path) -> None:
+    archive, sha, size = _archive(tmp_path)
+    stderr = f"writing blob: happened during read: Digest did not match, expected sha256:{sha}, got sha256:0\n"
+    runner = FakeRunner({"--tmpdir": CommandError(["skopeo", "copy"], 1, stderr)})
+    with pytest.raises(ChecksumMismatch, match="on disk does not match sha256"):
+        Images(TOOLS, runner).build_checkpoint_image(
+            archive, "app", checkpoint_image_name("m-app"), sha256=sha, size=size, scratch=tmp_path
+        )
+
+
+def test_other_build_failures_report_skopeo_stderr(tmp_path: Path) -> None:
+    archive, sha, size = _archive(tmp_path)
+    runner = FakeRunner({"--tmpdir": CommandError(["skopeo", "copy"], 1, "no space left on device\n")})
     with pytest.raises(CommandError, match="no space left on device"):
-        Images(TOOLS, runner).build_checkpoint_image(Path("/a.tar"), "app", checkpoint_image_name("m-app"))
-    assert runner.calls[-1] == BUILDAH + ["rm", "wc"]
+        Images(TOOLS, runner).build_checkpoint_image(
+            archive, "app", checkpoint_image_name("m-app"), sha256=sha, size=size, scratch=tmp_path
+        )
+    assert list(tmp_path.iterdir()) == [archive.parent]
 
 
-def test_failed_rm_after_a_failed_build_does_not_hide_the_build_error(caplog: pytest.LogCaptureFixture) -> None:
-    runner = FakeRunner(
-        {
-            "from": "wc\n",
-            "commit": CommandError(["buildah", "commit"], 125, "no space left on device\n"),
-            "rm": CommandError(["buildah", "rm"], 125, "container is busy\n"),
-        }
-    )
-    with pytest.raises(CommandError, match="no space left on device"):
-        Images(TOOLS, runner).build_checkpoint_image(Path("/a.tar"), "app", checkpoint_image_name("m-app"))
-    assert runner.calls[-1] == BUILDAH + ["rm", "wc"]
-    assert any("wc" in r.getMessage() and "container is busy" in r.getMessage() for r in caplog.records)
-
-
-def test_failed_rm_after_a_successful_build_is_reported() -> None:
-    runner = FakeRunner({"from": "wc\n", "rm": CommandError(["buildah", "rm"], 125, "container is busy\n")})
-    with pytest.raises(CommandError, match="container is busy"):
-        Images(TOOLS, runner).build_checkpoint_image(Path("/a.tar"), "app", checkpoint_image_name("m-app"))
-
-
-def test_checkpoint_images_must_live_under_the_cleanup_prefix() -> None:
+def test_checkpoint_images_must_live_under_the_cleanup_prefix(tmp_path: Path) -> None:
     runner = FakeRunner()
     with pytest.raises(BadRequest, match="podmigration-checkpoint"):
-        Images(TOOLS, runner).build_checkpoint_image(Path("/a.tar"), "app", "docker.io/library/busybox:latest")
+        Images(TOOLS, runner).build_checkpoint_image(
+            tmp_path / "a.tar", "app", "docker.io/library/busybox:latest", sha256="0" * 64, size=1, scratch=tmp_path
+        )
     assert runner.calls == []
 
 
