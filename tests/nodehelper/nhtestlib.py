@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import struct
@@ -196,6 +197,14 @@ class FakeImages:
             raise HelperError(f"image {image} is in use by a container")
         self.images.discard(image)
         self.removed.append(image)
+
+
+def grant(receiver: "RunningHelper", archive_id: str, data: bytes | None = None, *, sha256: str = "",
+          size: int = 0, peer: str = "source") -> None:
+    """What the operator does before a send: lets `peer`'s helper upload this archive (data, or sha256 + size)."""
+    if data is not None:
+        sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+    receiver.helper.grants.add({"id": archive_id, "peer": peer, "sha256": sha256, "bytes": size})
 
 
 class RunningHelper:

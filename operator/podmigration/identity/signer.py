@@ -1,0 +1,82 @@
+"""The signer of node-helper certificates: approves or denies each CertificateSigningRequest of our signerName
+(csrcheck.py decides) and signs the approved ones with the CA, for at most the configured validity.
+
+A kopf event handler, not a create handler: it keeps no progress on the CSR (the operator needs no write access
+to CSRs beyond their approval and status), and the state it needs is on the CSR itself, so it is idempotent and
+picks up pending requests at start. Only the leading replica runs it (kopf peering).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+import kopf
+
+from ..kube import API_TIMEOUT
+from .ca import CertificateAuthority
+from . import helper_cn
+from .csrcheck import HelperPods, decide, decided
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+class HelperSigner:
+    def __init__(self, certificates: Any, read_pod: Any, ca: CertificateAuthority, helpers: HelperPods,
+                 signer_name: str, validity_seconds: int) -> None:
+        self.certificates = certificates  # kubernetes.client.CertificatesV1Api
+        self.read_pod = read_pod
+        self.ca = ca
+        self.helpers = helpers
+        self.signer_name = signer_name
+        self.validity_seconds = validity_seconds
+
+    def handle(self, name: str) -> str:
+        """Decides, approves and signs as far as still needed; returns what it did (for the log and tests).
+        The CSR is read afresh: an event may predate our own approval or signature."""
+        csr = self.certificates.api_client.sanitize_for_serialization(
+            self.certificates.read_certificate_signing_request(name, _request_timeout=API_TIMEOUT))
+        spec, status = csr.get("spec") or {}, csr.get("status") or {}
+        if spec.get("signerName") != self.signer_name or status.get("certificate"):
+            return "nothing to do"
+        state = decided(csr)
+        if state in ("Denied", "Failed"):
+            return f"already {state.lower()}"
+        decision = decide(csr, self.helpers, self.read_pod)
+        if not decision.approved:
+            if state is None:
+                self._condition(name, "Denied", "NotTheNodesHelper", decision.reason)
+                log.warning("denied CertificateSigningRequest %s: %s", name, decision.reason)
+            return f"denied: {decision.reason}"
+        if state is None:
+            self._condition(name, "Approved", "NodeHelperOnItsNode", decision.reason)
+        seconds = min(self.validity_seconds, int(spec.get("expirationSeconds") or self.validity_seconds))
+        assert decision.request is not None
+        chain = self.ca.sign(decision.request.public_key(), helper_cn(decision.node), seconds, server=True)
+        self.certificates.patch_certificate_signing_request_status(
+            name, {"status": {"certificate": base64.b64encode(chain).decode()}}, _request_timeout=API_TIMEOUT)
+        log.info("signed CertificateSigningRequest %s for the node-helper of %s, valid %d s", name, decision.node,
+                 seconds)
+        return f"signed for {decision.node}"
+
+    def _condition(self, name: str, kind: str, reason: str, message: str) -> None:
+        body = {"status": {"conditions": [{"type": kind, "status": "True", "reason": reason, "message": message}]}}
+        self.certificates.patch_certificate_signing_request_approval(name, body, _request_timeout=API_TIMEOUT)
+
+
+def _ours(spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> bool:
+    signer = getattr(memo, "signer", None)
+    return signer is not None and spec.get("signerName") == signer.signer_name
+
+
+@kopf.on.event("certificates.k8s.io", "v1", "certificatesigningrequests", when=_ours)
+def sign_helper_certificates(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    if type == "DELETED":
+        return
+    try:
+        memo.signer.handle(body["metadata"]["name"])
+    except Exception as exc:  # a conflict or a hiccup: the next event (or the resync at start) tries again
+        log.error("CertificateSigningRequest %s: %s", body["metadata"]["name"], exc)
