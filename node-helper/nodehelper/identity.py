@@ -9,7 +9,10 @@ The key never lands on a disk: it passes through a tmpfs directory only while ss
 from __future__ import annotations
 
 import base64
+import http.client
+import json
 import logging
+import os
 import shutil
 import ssl
 import tempfile
@@ -27,6 +30,7 @@ from cryptography.x509.oid import NameOID
 
 from . import tlsconfig
 from .authz import helper_cn
+from .config import SERVICE_ACCOUNT_DIR
 
 log = logging.getLogger("nodehelper")
 
@@ -55,28 +59,44 @@ def split_chain(pem: bytes) -> list[bytes]:
 
 
 class CsrIssuer:
-    """Asks the API server for a certificate: creates the CSR with the pod's service-account token and waits until
-    the operator signed (or denied) it."""
+    """Asks the API server for a certificate: creates the CSR with the pod's service-account token (read anew each
+    time: the kubelet rotates it) and waits until the operator signed (or denied) it."""
 
-    def __init__(self, node: str, signer: str, validity_seconds: int, timeout: float, poll: float = 1.0) -> None:
+    PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+
+    def __init__(self, node: str, signer: str, validity_seconds: int, timeout: float,
+                 service_account: Path = SERVICE_ACCOUNT_DIR, poll: float = 1.0) -> None:  # fmt: skip
         self.node = node
         self.signer = signer
         self.validity_seconds = validity_seconds
         self.timeout = timeout
+        self.service_account = service_account
         self.poll = poll
-        self._api: Any = None
 
-    def _certificates(self) -> Any:
-        if self._api is None:
-            from kubernetes import client, config
-
-            config.load_incluster_config()
-            self._api = client.CertificatesV1Api()
-        return self._api
+    def _api(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
+        port = int(os.environ.get("KUBERNETES_SERVICE_PORT", "443"))
+        if not host:
+            raise RuntimeError("KUBERNETES_SERVICE_HOST is not set: not running in a pod?")
+        ctx = ssl.create_default_context(cafile=str(self.service_account / "ca.crt"))
+        token = (self.service_account / "token").read_text().strip()
+        conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=30)
+        try:
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            data = None
+            if body is not None:
+                data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            answer = json.loads(resp.read() or b"{}")
+        finally:
+            conn.close()
+        if resp.status >= 300:
+            raise RuntimeError(f"{method} {path}: HTTP {resp.status}: {answer.get('message', answer)}")
+        return answer
 
     def __call__(self) -> tuple[bytes, bytes]:
         """(key PEM, certificate chain PEM: the leaf then the CA)."""
-        api = self._certificates()
         key_pem, request_pem = new_key_and_request(self.node)
         body = {
             "apiVersion": "certificates.k8s.io/v1",
@@ -89,27 +109,21 @@ class CsrIssuer:
                 "usages": USAGES,
             },
         }
-        name = api.create_certificate_signing_request(body, _request_timeout=30).metadata.name
+        name = self._api("POST", self.PATH, body)["metadata"]["name"]
         log.info("requested a certificate for node %s: CertificateSigningRequest %s", self.node, name)
         deadline = time.monotonic() + self.timeout
         while True:
-            status = api.read_certificate_signing_request(name, _request_timeout=30).status
-            for condition in (status and status.conditions) or []:
-                if condition.type in ("Denied", "Failed") and condition.status == "True":
-                    raise RuntimeError(f"CertificateSigningRequest {name} {condition.type}: {condition.message}")
-            if status and status.certificate:
-                return key_pem, _pem(status.certificate)
+            status = self._api("GET", f"{self.PATH}/{name}").get("status") or {}
+            for condition in status.get("conditions") or []:
+                if condition.get("type") in ("Denied", "Failed") and condition.get("status") == "True":
+                    raise RuntimeError(f"CertificateSigningRequest {name} {condition['type']}: {condition.get('message')}")
+            if status.get("certificate"):
+                return key_pem, base64.b64decode(status["certificate"])
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"CertificateSigningRequest {name} not signed within {self.timeout:.0f} s (is the operator running?)"
                 )
             time.sleep(self.poll)
-
-
-def _pem(certificate: str | bytes) -> bytes:
-    """The client hands status.certificate over as base64 text; accept PEM too."""
-    raw = certificate.encode() if isinstance(certificate, str) else certificate
-    return raw if raw.lstrip().startswith(b"-----BEGIN") else base64.b64decode(raw)
 
 
 class NodeIdentity:

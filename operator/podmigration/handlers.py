@@ -68,15 +68,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 def _start_identities(config: Config, kube: Kube, memo: kopf.Memo) -> None:
     """The operator's own certificate (before any helper call) and the signer of the helpers' certificates."""
-    from kubernetes import client
-
     ca = CertificateAuthority(Path(config.ca_dir))
     own = OperatorIdentity(ca, config.tls_dir.parent, config.cert_validity_seconds)
     own.issue()
     threading.Thread(target=own.keep_renewed, args=(threading.Event(),), name="identity-renewal", daemon=True).start()
     helpers = HelperPods(config.helper_namespace, config.helper_service_account, config.helper_daemonset)
-    memo.signer = signer.HelperSigner(client.CertificatesV1Api(), kube.get_pod, ca, helpers, config.signer_name,
-                                      config.cert_validity_seconds)
+    memo.signer = signer.HelperSigner(kube, ca, helpers, config.signer_name, config.cert_validity_seconds)
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:

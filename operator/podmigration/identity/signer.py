@@ -14,7 +14,6 @@ from typing import Any
 
 import kopf
 
-from ..kube import API_TIMEOUT
 from .ca import CertificateAuthority
 from . import helper_cn
 from .csrcheck import HelperPods, decide, decided
@@ -25,10 +24,9 @@ Obj = dict[str, Any]
 
 
 class HelperSigner:
-    def __init__(self, certificates: Any, read_pod: Any, ca: CertificateAuthority, helpers: HelperPods,
-                 signer_name: str, validity_seconds: int) -> None:
-        self.certificates = certificates  # kubernetes.client.CertificatesV1Api
-        self.read_pod = read_pod
+    def __init__(self, kube: Any, ca: CertificateAuthority, helpers: HelperPods, signer_name: str,
+                 validity_seconds: int) -> None:
+        self.kube = kube  # get_csr, patch_csr, get_pod (kube.Kube)
         self.ca = ca
         self.helpers = helpers
         self.signer_name = signer_name
@@ -37,15 +35,16 @@ class HelperSigner:
     def handle(self, name: str) -> str:
         """Decides, approves and signs as far as still needed; returns what it did (for the log and tests).
         The CSR is read afresh: an event may predate our own approval or signature."""
-        csr = self.certificates.api_client.sanitize_for_serialization(
-            self.certificates.read_certificate_signing_request(name, _request_timeout=API_TIMEOUT))
+        csr = self.kube.get_csr(name)
+        if csr is None:
+            return "gone"
         spec, status = csr.get("spec") or {}, csr.get("status") or {}
         if spec.get("signerName") != self.signer_name or status.get("certificate"):
             return "nothing to do"
         state = decided(csr)
         if state in ("Denied", "Failed"):
             return f"already {state.lower()}"
-        decision = decide(csr, self.helpers, self.read_pod)
+        decision = decide(csr, self.helpers, self.kube.get_pod)
         if not decision.approved:
             if state is None:
                 self._condition(name, "Denied", "NotTheNodesHelper", decision.reason)
@@ -56,15 +55,14 @@ class HelperSigner:
         seconds = min(self.validity_seconds, int(spec.get("expirationSeconds") or self.validity_seconds))
         assert decision.request is not None
         chain = self.ca.sign(decision.request.public_key(), helper_cn(decision.node), seconds, server=True)
-        self.certificates.patch_certificate_signing_request_status(
-            name, {"status": {"certificate": base64.b64encode(chain).decode()}}, _request_timeout=API_TIMEOUT)
+        self.kube.patch_csr(name, "status", {"certificate": base64.b64encode(chain).decode()})
         log.info("signed CertificateSigningRequest %s for the node-helper of %s, valid %d s", name, decision.node,
                  seconds)
         return f"signed for {decision.node}"
 
     def _condition(self, name: str, kind: str, reason: str, message: str) -> None:
-        body = {"status": {"conditions": [{"type": kind, "status": "True", "reason": reason, "message": message}]}}
-        self.certificates.patch_certificate_signing_request_approval(name, body, _request_timeout=API_TIMEOUT)
+        self.kube.patch_csr(name, "approval",
+                            {"conditions": [{"type": kind, "status": "True", "reason": reason, "message": message}]})
 
 
 def _ours(spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> bool:
