@@ -225,3 +225,25 @@ def test_helpers_authenticate_each_other_by_node_and_renew_in_place(tmp_path: Pa
     rogue.renew()
     with pytest.raises((ssl.SSLError, ConnectionError)):
         handshake(one.server_context, rogue.client_context)
+
+
+def test_the_authority_key_id_is_the_cas_own_subject_key_id(tmp_path: Path) -> None:
+    """Helm's genCA (Go) derives the CA's key id with SHA-256: a SHA-1 one of our own would not chain."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "go-style-ca")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ski = x509.SubjectKeyIdentifier(b"\x01" * 20)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(ski, critical=False).sign(key, hashes.SHA256()))
+    (tmp_path / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    one = node_identity(CertificateAuthority(tmp_path), "worker-1", tmp_path / "scratch")
+    one.renew()
+    leaf = x509.load_pem_x509_certificate(CertificateAuthority(tmp_path).sign(
+        key.public_key(), "x", 600, server=False))
+    assert leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier == b"\x01" * 20
+    assert handshake(one.server_context, one.client_context) == (helper_cn("worker-1"), helper_cn("worker-1"))

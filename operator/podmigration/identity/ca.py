@@ -17,6 +17,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 BACKDATE = datetime.timedelta(minutes=5)
 
 
+def _authority_key_id(ca_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    """The CA's own subject key id: verifiers match it byte for byte, and CAs differ in how they derive it (Go's
+    newer releases, which Helm's genCA uses, hash the key with SHA-256, not SHA-1)."""
+    try:
+        ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())  # type: ignore[arg-type]
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+
+
 class CertificateAuthority:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -57,7 +67,7 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)  # type: ignore[arg-type]
+            .add_extension(_authority_key_id(ca_cert), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
         return cert.public_bytes(serialization.Encoding.PEM) + self.bundle()
