@@ -163,7 +163,7 @@ class NodeIdentity:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self.not_before, self.not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
-        log.info("identity %s, serial %x, valid until %s", helper_cn_of(leaf), leaf.serial_number, self.not_after)
+        log.info("identity %s, serial %x, valid until %s", _subject_cn(leaf), leaf.serial_number, self.not_after)
         for listener in self._listeners:
             listener(self)
 
@@ -183,6 +183,6 @@ class NodeIdentity:
                 wait = RETRY_SECONDS
 
 
-def helper_cn_of(cert: x509.Certificate) -> str:
+def _subject_cn(cert: x509.Certificate) -> str:
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else "?"
