@@ -247,3 +247,44 @@ def test_the_authority_key_id_is_the_cas_own_subject_key_id(tmp_path: Path) -> N
         key.public_key(), "x", 600, server=False))
     assert leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier == b"\x01" * 20
     assert handshake(one.server_context, one.client_context) == (helper_cn("worker-1"), helper_cn("worker-1"))
+
+
+def test_the_kopf_filter_skips_other_signers_and_finished_requests() -> None:
+    from podmigration.identity.signer import _ours
+
+    class Memo:
+        signer = HelperSigner(None, None, HELPERS, SIGNER, 600)  # type: ignore[arg-type]
+
+    spec = {"signerName": SIGNER}
+    assert _ours(spec=spec, status={}, memo=Memo())
+    assert _ours(spec=spec, status={"conditions": [{"type": "Approved", "status": "True"}]}, memo=Memo())
+    assert not _ours(spec={"signerName": "kubernetes.io/kube-apiserver-client"}, status={}, memo=Memo())
+    assert not _ours(spec=spec, status={"certificate": "Y2VydA=="}, memo=Memo())
+    assert not _ours(spec=spec, status={"conditions": [{"type": "Denied", "status": "True"}]}, memo=Memo())
+    assert not _ours(spec=spec, status={}, memo=object())  # before the operator configured its signer
+
+
+def test_the_helper_waits_for_its_certificate_or_says_why_it_was_denied(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nodehelper.identity import CsrIssuer
+
+    answers: list[dict] = [{"metadata": {"name": "req-1"}}, {"status": {}},
+                           {"status": {"certificate": base64.b64encode(b"CHAIN").decode()}}]
+    sent: list[tuple[str, str, dict | None]] = []
+
+    def api(method: str, path: str, body: dict | None = None) -> dict:
+        sent.append((method, path, body))
+        return answers.pop(0)
+
+    issuer = CsrIssuer("worker-1", SIGNER, 900, timeout=10, poll=0.01)
+    monkeypatch.setattr(issuer, "_api", api)
+    key_pem, chain = issuer()
+    assert chain == b"CHAIN" and b"PRIVATE KEY" in key_pem
+    created = sent[0][2]
+    assert created["spec"]["signerName"] == SIGNER and created["spec"]["expirationSeconds"] == 900
+    request = x509.load_pem_x509_csr(base64.b64decode(created["spec"]["request"]))
+    assert request.subject.rfc4514_string() == f"CN={helper_cn('worker-1')}"
+    assert [m for m, _, _ in sent] == ["POST", "GET", "GET"]
+    answers[:] = [{"metadata": {"name": "req-2"}}, {"status": {"conditions": [
+        {"type": "Denied", "status": "True", "message": "runs on node worker-1, not on worker-2"}]}}]
+    with pytest.raises(RuntimeError, match="req-2 Denied: runs on node worker-1, not on worker-2"):
+        issuer()

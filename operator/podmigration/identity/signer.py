@@ -65,9 +65,11 @@ class HelperSigner:
                             {"conditions": [{"type": kind, "status": "True", "reason": reason, "message": message}]})
 
 
-def _ours(spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> bool:
+def _ours(spec: kopf.Spec, status: kopf.Status, memo: kopf.Memo, **_: Any) -> bool:
+    """Requests of our signer still open: an issued or denied one needs nothing (and no log line per event)."""
     signer = getattr(memo, "signer", None)
-    return signer is not None and spec.get("signerName") == signer.signer_name
+    return (signer is not None and spec.get("signerName") == signer.signer_name and not status.get("certificate")
+            and decided({"status": dict(status)}) not in ("Denied", "Failed"))
 
 
 @kopf.on.event("certificates.k8s.io", "v1", "certificatesigningrequests", when=_ours)
