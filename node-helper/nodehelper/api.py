@@ -133,13 +133,6 @@ class Helper:
         log.info("thawed pod %s: %d container cgroups", uid, len(thawed))
         return {"frozen": [], "thawed": thawed}
 
-    def grant(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The operator allows a peer helper one upload (or image fetch) here: see grants.py."""
-        answer = self.grants.add(body)
-        log.info("granted %s %s to the helper of %s for %d s", answer["kind"], answer["name"], answer["peer"],
-                 answer["expiresSeconds"])  # fmt: skip
-        return answer
-
     def send(self, body: dict[str, Any]) -> dict[str, Any]:
         """Uploads an archive to the helper of ``targetNode`` at ``target``: a server that is not that node's
         helper (its certificate says so) gets nothing."""

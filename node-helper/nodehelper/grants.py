@@ -7,6 +7,7 @@ Grants live in memory: a helper that restarts forgets them, and the operator gra
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from typing import Any
 
 from . import validation
 from .errors import BadRequest, Forbidden
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SECONDS = 900
 MAX_SECONDS = 24 * 3600
@@ -52,6 +55,7 @@ class Grants:
         with self._lock:
             self._forget_expired()
             self._grants[key] = grant
+        log.info("granted %s %s to the helper of %s for %d s", key[0], key[1], peer, seconds)
         return {"kind": key[0], "name": key[1], "peer": peer, "expiresSeconds": seconds}
 
     def check_archive(self, peer: str, archive_id: str, sha256: str, size: int | None) -> None:

@@ -60,7 +60,7 @@ class HelperServer(TLSThreadingServer):
             "/v1/volumes/pack": pods.pack_volume,
             "/v1/volumes/unpack": pods.unpack_volume,
             "/v1/volumes/release": pods.release_volume,
-            "/v1/grants": helper.grant,
+            "/v1/grants": helper.grants.add,
         }
         super().__init__(address, ctx, Handler, max_workers)
 
