@@ -17,11 +17,13 @@ from urllib.parse import quote
 
 from . import transfer, validation
 from .archives import ArchiveStore
+from .authz import helper_cn
 from .containers import Containers
 from .criuimage import ImageError
 from .criustats import read_dump_stats
 from .errors import ArchiveTooLarge, BadRequest, HelperError, NotFound, UpstreamError
 from .freezer import Freezer
+from .grants import Grants
 from .images import Images, checkpoint_image_name
 from .kubelet import Kubelet
 from .openfiles import MAX_OPEN_FILES, read_open_files
@@ -54,6 +56,7 @@ class Helper:
         self.peer_context = peer_context
         self.scratch_dir = scratch_dir
         self.progress = Progress()
+        self.grants = Grants()
         scratch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(scratch_dir, 0o700)
         for stale in sorted(scratch_dir.iterdir()):
@@ -137,15 +140,18 @@ class Helper:
         return {"frozen": [], "thawed": thawed}
 
     def send(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Uploads an archive to the helper of ``targetNode`` at ``target``: a server that is not that node's
+        helper (its certificate says so) gets nothing."""
         archive_id = validation.archive_id(validation.field(body, "id"))
         target = validation.field(body, "target")
         host, port = validation.peer_url(target)
+        target_node = validation.node_name(validation.field(body, "targetNode"))
         compression = body.get("compression", "zstd")
         info = self.store.info(archive_id)
         with self.store.open(archive_id) as f, self.progress.reading(archive_id, "transfer", info.bytes, f) as read:
             result = transfer.send_file(
                 read, info.bytes, info.sha256, (host, port), f"/v1/archives/{archive_id}",
-                compression=compression, ctx=self.peer_context, timeout=PEER_TIMEOUT,
+                compression=compression, ctx=self.peer_context, timeout=PEER_TIMEOUT, identity=helper_cn(target_node),
             )  # fmt: skip
         log.info(
             "sent archive %s to %s: %d bytes, %d on the wire (%s), %.3fs",
@@ -163,14 +169,15 @@ class Helper:
         archive_id: str,
         body: Reader,
         *,
+        peer: str,
         content_encoding: str,
         sha256: str | None,
         decoded_length: str | None,
         wire_length: int | None,
     ) -> dict[str, Any]:
-        """Everything that can refuse an upload (the id exists, a size too large or not fitting) is checked before
-        its body is read; the stream is bounded on the wire and decoded, so a body that lies about its size is cut
-        off before it fills the disk."""
+        """Everything that can refuse an upload (no grant for this peer, sha256 and size; the id exists; a size
+        too large or not fitting) is checked before its body is read; the stream is bounded on the wire and
+        decoded, so a body that lies about its size is cut off before it fills the disk."""
         archive_id = validation.archive_id(archive_id)
         if sha256 is None:
             raise BadRequest("missing X-Content-Sha256 header")
@@ -183,10 +190,12 @@ class Helper:
         bound = transfer.wire_bound(self.store.max_bytes if size is None else size, content_encoding)
         if wire_length is not None and wire_length > bound:
             raise ArchiveTooLarge(f"archive {archive_id}: a body of {wire_length} bytes, more than {bound} on the wire")
+        self.grants.check_archive(peer, archive_id, expected, size)
         wire = transfer.CappedReader(body, bound, f"archive {archive_id}: the body on the wire")
         started = time.monotonic()
         with self.progress.reading(archive_id, "receive", size or 0, transfer.decoder(wire, content_encoding)) as read:
             info = self.store.receive(archive_id, read, expected, size)
+        self.grants.drop("archive", archive_id)
         log.info(
             "received archive %s: %d bytes (%s) in %.3fs, sha256 ok",
             archive_id,
@@ -233,19 +242,23 @@ class Helper:
         if not body.get("source"):
             raise BadRequest(f"images {missing} are missing on {self.node_name} and no source helper was given")
         host, port = validation.peer_url(body["source"])
+        source_node = validation.node_name(validation.field(body, "sourceNode"))
         copied = []
         for ref in missing:
             started = time.monotonic()
-            size = self._copy_image_from(host, port, ref)
+            size = self._copy_image_from(host, port, source_node, ref)
             copied.append(ref)
             log.info(
                 "copied image %s from %s: %d bytes in %.3fs", ref, body["source"], size, time.monotonic() - started
             )
         return {"present": present, "copied": copied}
 
-    def _copy_image_from(self, host: str, port: int, ref: str) -> int:
+    def _copy_image_from(self, host: str, port: int, node: str, ref: str) -> int:
         who = f"peer https://{host}:{port}"
-        conn = transfer.connect(host, port, self.peer_context, PEER_TIMEOUT)
+        try:
+            conn = transfer.connect(host, port, self.peer_context, PEER_TIMEOUT, peer=helper_cn(node))
+        except OSError as exc:
+            raise UpstreamError(f"connecting to {who} failed: {exc}") from None
         try:
             conn.request("GET", f"/v1/images/export?image={quote(ref, safe='')}")
             resp = conn.getresponse()
@@ -275,9 +288,11 @@ class Helper:
             conn.close()
 
     @contextlib.contextmanager
-    def exported_image(self, ref: str) -> Iterator[tuple[Path, str]]:
-        """Exports an image to a temporary OCI archive; yields (path, sha256) and deletes it afterwards."""
+    def exported_image(self, ref: str, peer: str) -> Iterator[tuple[Path, str]]:
+        """Exports an image the operator granted ``peer`` to a temporary OCI archive; yields (path, sha256) and
+        deletes it afterwards."""
         ref = validation.image_ref(ref)
+        self.grants.check_image(peer, ref)
         if not self.images.is_present(ref):
             raise NotFound(f"image {ref} not present on {self.node_name}")
         with tempfile.TemporaryDirectory(dir=self.scratch_dir) as tmp:

@@ -22,7 +22,13 @@ class Config:
     node_name: str
     node_ip: str
     port: int = 9443
-    tls_dir: Path = Path("/etc/podmigration/tls")
+    #: tmpfs directory the key passes through while ssl loads it (removed right after).
+    identity_dir: Path = Path("/run/podmigration/identity")
+    #: signerName of the helpers' CertificateSigningRequests (the operator signs them) and the validity asked for.
+    signer_name: str = "podmigration.dev/node-helper"
+    cert_validity_seconds: int = 86400
+    #: How long the start waits for the operator to sign the first certificate.
+    csr_timeout_seconds: int = 300
     work_dir: Path = Path("/var/lib/podmigration")
     kubelet_port: int = 10250
     kubelet_checkpoint_dir: Path = Path("/var/lib/kubelet/checkpoints")
@@ -61,7 +67,10 @@ class Config:
             node_name=env.get("NODE_NAME") or d.node_name,
             node_ip=node_ip,
             port=int(env.get("PM_HELPER_PORT", d.port)),
-            tls_dir=Path(env.get("PM_TLS_DIR", d.tls_dir)),
+            identity_dir=Path(env.get("PM_IDENTITY_DIR", d.identity_dir)),
+            signer_name=env.get("PM_SIGNER_NAME") or d.signer_name,
+            cert_validity_seconds=_count(env, "PM_CERT_VALIDITY_SECONDS", d.cert_validity_seconds, minimum=600),
+            csr_timeout_seconds=_count(env, "PM_CSR_TIMEOUT_SECONDS", d.csr_timeout_seconds, minimum=1),
             work_dir=Path(env.get("PM_WORK_DIR", d.work_dir)),
             kubelet_port=int(env.get("KUBELET_PORT", d.kubelet_port)),
             kubelet_checkpoint_dir=Path(env.get("KUBELET_CHECKPOINT_DIR", d.kubelet_checkpoint_dir)),

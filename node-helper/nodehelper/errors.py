@@ -15,6 +15,12 @@ class BadRequest(HelperError):
     status = 400
 
 
+class Forbidden(HelperError):
+    """The caller's certificate is valid but its identity may not call this (or has no grant for it)."""
+
+    status = 403
+
+
 class NotFound(HelperError):
     status = 404
 

@@ -1,6 +1,7 @@
-"""Readiness probe (`python3 -m nodehelper.probe`, an exec probe): GET /healthz over mutual TLS with the helper's
-own certificate, as the operator and the other helpers call it. A bare TCP check would only show that the port is
-open, and each one made the server log a failed handshake."""
+"""Readiness probe (`python3 -m nodehelper.probe`, an exec probe): GET /healthz over TLS, without a client
+certificate (the helper's key exists only in its memory; /healthz is the one endpoint that answers without one).
+The helper listens only once it holds its signed certificate, so ready means it serves the API. A bare TCP check
+would only show that the port is open, and each one made the server log a failed handshake."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def check(config: Config) -> str:
     """Returns the failure, or "" when the helper answered {"ok": true}."""
     host = f"[{config.node_ip}]" if ":" in config.node_ip else config.node_ip
     try:
-        conn = transfer.connect(config.node_ip, config.port, tlsconfig.client_context(config.tls_dir), TIMEOUT)
+        conn = transfer.connect(config.node_ip, config.port, tlsconfig.probe_context(), TIMEOUT)
         try:
             conn.request("GET", "/healthz")
             resp = conn.getresponse()

@@ -17,11 +17,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import startup, tlsconfig, transfer
+from . import authz, startup, transfer
 from .api import Helper
 from .config import DEFAULT_MAX_WORKERS, Config
 from .errors import BadRequest, HelperError, MethodNotAllowed, NotFound
 from .httpbody import BodyReader, write_chunked
+from .identity import CsrIssuer, NodeIdentity
 from .podapi import PodApi
 from .tlsserver import TLSThreadingServer
 
@@ -32,7 +33,8 @@ MAX_JSON_BYTES = 1 << 20
 
 
 class HelperServer(TLSThreadingServer):
-    """The node-helper's API on a mutual-TLS server: the Helper and PodApi objects behind the routes."""
+    """The node-helper's API on a mutual-TLS server: the Helper and PodApi objects behind the routes, each route
+    allowed to the identities authz.py says."""
 
     def __init__(
         self,
@@ -58,6 +60,7 @@ class HelperServer(TLSThreadingServer):
             "/v1/volumes/pack": pods.pack_volume,
             "/v1/volumes/unpack": pods.unpack_volume,
             "/v1/volumes/release": pods.release_volume,
+            "/v1/grants": helper.grants.add,
         }
         super().__init__(address, ctx, Handler, max_workers)
 
@@ -111,6 +114,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self.body = BodyReader(self.rfile, self.headers)
             action, params = self._route(method, url.path)
+            authz.authorize(self.caller, action.__name__.lstrip("_"))
             with contextlib.nullcontext() if probe else self.server.worker():
                 status = action(**params)
         except HelperError as exc:
@@ -129,7 +133,7 @@ class Handler(BaseHTTPRequestHandler):
                 url.path,
                 status,
                 time.monotonic() - started,
-                self._client_name(),
+                self.caller,
                 self.body.wire_bytes if self.body else 0,
                 f": {error}" if error else "",
             )
@@ -160,13 +164,9 @@ class Handler(BaseHTTPRequestHandler):
             raise MethodNotAllowed(f"{method} not allowed on {path}")
         raise NotFound(f"no such endpoint: {method} {path}")
 
-    def _client_name(self) -> str:
-        cert = self.request.getpeercert() or {}
-        for rdn in cert.get("subject", ()):
-            for key, value in rdn:
-                if key == "commonName":
-                    return value
-        return "?"
+    @property
+    def caller(self) -> authz.Caller:
+        return authz.Caller(authz.common_name(self.request.getpeercert()))
 
     def _json_body(self) -> dict[str, Any]:
         # read(n) stops at the end of a chunk: keep reading until the body ends or is too large.
@@ -220,6 +220,7 @@ class Handler(BaseHTTPRequestHandler):
         answer = self.server.helper.receive(
             id,
             self.body,
+            peer=self.caller.node or "",
             content_encoding=(self.headers.get("Content-Encoding") or "identity").strip().lower(),
             sha256=self.headers.get("X-Content-Sha256"),
             decoded_length=self.headers.get(transfer.DECODED_LENGTH_HEADER),
@@ -231,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
         ref = self._param("image")
         if not ref:
             raise BadRequest("query parameter image is required")
-        with self.server.helper.exported_image(ref) as (archive, digest), open(archive, "rb") as f:
+        with self.server.helper.exported_image(ref, self.caller.node or "") as (archive, digest), open(archive, "rb") as f:
             self.responded = True
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
@@ -263,15 +264,22 @@ def main() -> None:
     try:
         config = Config.from_env()
         startup.configure_criu(config)
-        server = HelperServer(
-            (config.node_ip, config.port),
-            tlsconfig.server_context(config.tls_dir),
-            *startup.build_apis(config),
-            max_workers=config.max_workers,
+        identity = NodeIdentity(
+            CsrIssuer(config.node_name, config.signer_name, config.cert_validity_seconds, config.csr_timeout_seconds),
+            config.identity_dir,
         )
-    except (ValueError, OSError) as exc:
+        identity.renew()
+        assert identity.server_context and identity.client_context
+        helper, pods = startup.build_apis(config, identity.client_context)
+        server = HelperServer(
+            (config.node_ip, config.port), identity.server_context, helper, pods, max_workers=config.max_workers
+        )
+    except Exception as exc:  # no identity, bad settings: say why and let the kubelet restart us
         log.error("node-helper cannot start: %s", exc)
         sys.exit(2)
+    identity.on_renew(lambda new: startup.use_identity(new, server, helper))
+    stop = threading.Event()
+    threading.Thread(target=identity.keep_renewed, args=(stop,), name="renewal", daemon=True).start()
     if config.kubelet_insecure_tls:
         log.warning("KUBELET_INSECURE_TLS is set: the kubelet's certificate is not verified")
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
@@ -279,6 +287,7 @@ def main() -> None:
     try:
         server.serve_forever()
     finally:
+        stop.set()
         server.server_close()
         log.info("node-helper stopped")
 

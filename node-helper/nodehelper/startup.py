@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 
 from . import criuconfig, tlsconfig
 from .api import Helper
@@ -11,17 +12,20 @@ from .commands import Tools
 from .config import Config
 from .containers import Containers
 from .freezer import Freezer
+from .identity import NodeIdentity
 from .images import Images
 from .killer import Killer
 from .kubelet import Kubelet
 from .netcut import NetworkCut
 from .podapi import PodApi
+from .tlsserver import TLSThreadingServer
 from .volumes import EmptyDirs
 
 log = logging.getLogger("nodehelper")
 
 
-def build_apis(config: Config) -> tuple[Helper, PodApi]:
+def build_apis(config: Config, peer_context: ssl.SSLContext) -> tuple[Helper, PodApi]:
+    """``peer_context``: the client side of this node's identity (the helper swaps it on renewal)."""
     tools = Tools(config.cri_endpoint, config.storage_root, config.storage_runroot, config.storage_driver)
     kubelet_ctx = tlsconfig.kubelet_context(config.kubelet_ca_file, config.kubelet_insecure_tls)
     store = ArchiveStore(config.archive_dir, config.max_archive_bytes, config.min_free_bytes)
@@ -36,7 +40,7 @@ def build_apis(config: Config) -> tuple[Helper, PodApi]:
         freezer=freezer,
         images=Images(tools),
         containers=containers,
-        peer_context=tlsconfig.client_context(config.tls_dir),
+        peer_context=peer_context,
         scratch_dir=config.scratch_dir,
     )
     pods = PodApi(
@@ -48,6 +52,13 @@ def build_apis(config: Config) -> tuple[Helper, PodApi]:
         cgroup_root=config.cgroup_root,
     )
     return helper, pods
+
+
+def use_identity(identity: NodeIdentity, server: TLSThreadingServer, helper: Helper) -> None:
+    """A renewed certificate: new connections, in and out, present it; open ones finish with the old one."""
+    assert identity.server_context and identity.client_context
+    server.ctx = identity.server_context
+    helper.peer_context = identity.client_context
 
 
 def configure_criu(config: Config) -> None:

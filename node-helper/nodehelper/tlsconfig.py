@@ -1,7 +1,8 @@
 """TLS contexts for helper-to-helper and operator-to-helper traffic (mutual TLS against one dedicated CA).
 
-The CA exists only for pod migration, so a certificate it signed is the identity check; host names are not
-checked because one DaemonSet certificate cannot name every node IP.
+The CA exists only for pod migration and signs one identity per component (the operator, each node's helper), so
+a certificate it signed says who is calling (authz.py); host names are not checked, the peer's identity is
+(transfer.connect).
 """
 
 from __future__ import annotations
@@ -20,23 +21,34 @@ def _existing(path: Path) -> str:
 
 
 def server_context(tls_dir: Path) -> ssl.SSLContext:
-    """Server side: present our cert, refuse any client without a cert signed by the CA."""
+    """Server side: present our cert; a client cert not signed by the CA fails the handshake. A client without
+    one gets through to /healthz only (authz.py), so the readiness probe needs no key."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(_existing(tls_dir / CERT_FILE), _existing(tls_dir / KEY_FILE))
     ctx.load_verify_locations(cafile=_existing(tls_dir / CA_FILE))
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the signing CA may be an intermediate (cert-manager)
     return ctx
 
 
 def client_context(tls_dir: Path) -> ssl.SSLContext:
-    """Client side: present our cert, accept only servers whose cert the CA signed."""
+    """Client side: present our cert, accept only servers whose cert the CA signed (their identity: connect())."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_verify_locations(cafile=_existing(tls_dir / CA_FILE))
     ctx.load_cert_chain(_existing(tls_dir / CERT_FILE), _existing(tls_dir / KEY_FILE))
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return ctx
+
+
+def probe_context() -> ssl.SSLContext:
+    """The readiness probe asks its own helper's /healthz: no client cert, and no CA on disk to check against."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
     return ctx
 
 

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO, Protocol
 
 import zstandard
 
+from . import authz
 from .errors import ArchiveTooLarge, BadRequest, Busy, Conflict, HelperError, UpstreamError
 from .hashing import BackgroundSha256
 
@@ -125,8 +126,19 @@ def file_sha256(f: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def connect(host: str, port: int, ctx: ssl.SSLContext, timeout: float) -> http.client.HTTPSConnection:
-    return http.client.HTTPSConnection(host, port, context=ctx, timeout=timeout)
+def connect(
+    host: str, port: int, ctx: ssl.SSLContext, timeout: float, peer: str | None = None
+) -> http.client.HTTPSConnection:
+    """With ``peer`` (a CN such as system:podmigration:node-helper:<node>), connects at once and refuses a server
+    whose CA-signed certificate names anyone else: an address alone does not say which node answers."""
+    conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=timeout)
+    if peer is not None:
+        conn.connect()
+        presented = authz.common_name(conn.sock.getpeercert())
+        if presented != peer:
+            conn.close()
+            raise UpstreamError(f"https://{host}:{port} is not {peer}: its certificate names {presented or 'nobody'}")
+    return conn
 
 
 def json_answer(resp: http.client.HTTPResponse, who: str) -> dict[str, Any]:
@@ -154,8 +166,10 @@ def send_file(
     compression: str,
     ctx: ssl.SSLContext,
     timeout: float,
+    identity: str,
 ) -> dict[str, Any]:
-    """PUTs the open file (or a reader of it) to a peer as a chunked body and checks the peer stored what we sent."""
+    """PUTs the open file (or a reader of it) to the peer whose certificate names ``identity`` as a chunked body
+    and checks it stored what we sent."""
     if compression not in COMPRESSIONS:
         raise BadRequest(f"invalid compression {compression!r}: expected one of {sorted(COMPRESSIONS)}")
     content_encoding = COMPRESSIONS[compression]
@@ -170,7 +184,10 @@ def send_file(
     host, port = peer
     who = f"peer https://{host}:{port}"
     started = time.monotonic()
-    conn = connect(host, port, ctx, timeout)
+    try:
+        conn = connect(host, port, ctx, timeout, identity)
+    except OSError as exc:
+        raise UpstreamError(f"sending to {who} failed: {exc}") from None
     try:
         headers = {
             "Content-Type": "application/octet-stream",

@@ -107,6 +107,11 @@ def peer_url(value: object) -> tuple[str, int]:
     return parts.hostname, port
 
 
+def node_name(value: object) -> str:
+    """A Kubernetes node name (DNS subdomain): it becomes part of the peer identity a transfer requires."""
+    return _check(_DNS_SUBDOMAIN, value, "node name")
+
+
 def timeout_seconds(value: object, default: int, maximum: int = 3600) -> int:
     if value is None:
         return default

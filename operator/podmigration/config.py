@@ -42,6 +42,8 @@ def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
 class Config:
     helper_namespace: str
     helper_port: int
+    #: The operator's own certificate (tls.crt, tls.key) and the CA bundle (ca.crt); identity/own.py keeps it a
+    #: symlink to the current issue.
     tls_dir: Path
     #: Name the helpers' certificate must carry; empty: only the CA signature is checked.
     helper_server_name: str
@@ -70,13 +72,22 @@ class Config:
     #: up sooner. Defaults from the figures measured in e2e/README.md.
     downtime_base_seconds: float = 2.0
     downtime_seconds_per_gib: float = 30.0
+    #: The CA Secret's mount (tls.crt, tls.key): the operator issues its own certificate and signs the helpers'
+    #: from it. Empty: tls_dir is used as it is and no helper certificate is signed.
+    ca_dir: str = ""
+    #: signerName of the helpers' CertificateSigningRequests, and the longest validity signed (also the operator's).
+    signer_name: str = "podmigration.dev/node-helper"
+    cert_validity_seconds: int = 86400
+    #: Who may ask for a helper certificate: the DaemonSet's service account and pods (in helper_namespace).
+    helper_service_account: str = "podmigration-node-helper"
+    helper_daemonset: str = "podmigration-node-helper"
 
     @classmethod
     def from_env(cls) -> Config:
         return cls(
             helper_namespace=os.environ.get("PM_HELPER_NAMESPACE") or _own_namespace(),
             helper_port=int(_number("PM_HELPER_PORT", 9443)),
-            tls_dir=Path(os.environ.get("PM_TLS_DIR") or "/etc/podmigration/tls"),
+            tls_dir=Path(os.environ.get("PM_TLS_DIR") or "/run/podmigration/identity/current"),
             helper_server_name=os.environ.get("PM_HELPER_SERVER_NAME", ""),
             poll_seconds=_number("PM_POLL_SECONDS", 0.2),
             retry_seconds=_number("PM_RETRY_SECONDS", 5.0),
@@ -91,4 +102,9 @@ class Config:
             webhook_tls_dir=os.environ.get("PM_WEBHOOK_TLS_DIR", ""),
             downtime_base_seconds=_number("PM_DOWNTIME_BASE_SECONDS", 2.0),
             downtime_seconds_per_gib=_number("PM_DOWNTIME_SECONDS_PER_GIB", 30.0),
+            ca_dir=os.environ.get("PM_CA_DIR", ""),
+            signer_name=os.environ.get("PM_SIGNER_NAME") or "podmigration.dev/node-helper",
+            cert_validity_seconds=max(600, int(_number("PM_CERT_VALIDITY_SECONDS", 86400))),
+            helper_service_account=os.environ.get("PM_HELPER_SERVICE_ACCOUNT") or "podmigration-node-helper",
+            helper_daemonset=os.environ.get("PM_HELPER_DAEMONSET") or "podmigration-node-helper",
         )

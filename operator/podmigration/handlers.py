@@ -10,6 +10,7 @@ or ``python -m podmigration``.
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ import kopf
 
 from . import admission  # noqa: F401  (registers the admission webhooks)
 from . import api, phases
+from .identity import signer  # noqa: F401  (registers the helper certificate signer)
+from .identity.ca import CertificateAuthority
+from .identity.csrcheck import HelperPods
+from .identity.own import OperatorIdentity
 from .config import Config
 from .events import kopf_events
 from .helperclient import HelperClient
@@ -50,12 +55,25 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Every running migration is a sync daemon that holds one thread of kopf's executor until it ends;
     # kopf's default pool (min(32, CPUs + 4)) would silently queue migrations beyond that.
     settings.execution.max_workers = config.max_concurrent_migrations
-    memo.deps = Deps(kube=Kube(), helpers=HelperClient(config), config=config, events=kopf_events)
+    kube = Kube()
+    if config.ca_dir:
+        _start_identities(config, kube, memo)
+    memo.deps = Deps(kube=kube, helpers=HelperClient(config), config=config, events=kopf_events)
     if config.webhook_tls_dir:
         # The chart's webhook configurations name the Service in front of this port and carry its CA.
         tls = Path(config.webhook_tls_dir)
         settings.admission.server = kopf.WebhookServer(addr="0.0.0.0", port=WEBHOOK_PORT,
                                                        certfile=str(tls / "tls.crt"), pkeyfile=str(tls / "tls.key"))
+
+
+def _start_identities(config: Config, kube: Kube, memo: kopf.Memo) -> None:
+    """The operator's own certificate (before any helper call) and the signer of the helpers' certificates."""
+    ca = CertificateAuthority(Path(config.ca_dir))
+    own = OperatorIdentity(ca, config.tls_dir.parent, config.cert_validity_seconds)
+    own.issue()
+    threading.Thread(target=own.keep_renewed, args=(threading.Event(),), name="identity-renewal", daemon=True).start()
+    helpers = HelperPods(config.helper_namespace, config.helper_service_account, config.helper_daemonset)
+    memo.signer = signer.HelperSigner(kube, ca, helpers, config.signer_name, config.cert_validity_seconds)
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:

@@ -89,10 +89,7 @@ class HelperClient:
     """One method per endpoint of the node-helper API (node-helper/README.md); every error becomes a HelperError."""
 
     def __init__(self, config: Config) -> None:
-        tls = config.tls_dir
-        self._cert = (str(tls / "tls.crt"), str(tls / "tls.key"))
-        # Passed with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
-        self._verify = str(tls / "ca.crt")
+        self._tls = config.tls_dir
         self._session = requests.Session()
         self._session.mount("https://", _HelperTLSAdapter(config.helper_server_name))
         self._sleep = time.sleep
@@ -100,11 +97,14 @@ class HelperClient:
     def _call(self, helper: Helper, method: str, path: str, *, body: Obj | None = None,
               params: dict[str, str] | None = None, timeout: float = SHORT_TIMEOUT) -> Obj:
         endpoint = f"{method} {path}"
+        # Resolved per request: a renewal moves the link to a new directory, never rewrites one in place.
+        tls = self._tls.resolve()
         for attempt in range(BUSY_ATTEMPTS):
             try:
+                # verify with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
                 response = self._session.request(method, helper.url + path, json=body, params=params,
-                                                 timeout=(CONNECT_TIMEOUT, timeout), verify=self._verify,
-                                                 cert=self._cert)
+                                                 timeout=(CONNECT_TIMEOUT, timeout), verify=str(tls / "ca.crt"),
+                                                 cert=(str(tls / "tls.crt"), str(tls / "tls.key")))
             except requests.RequestException as exc:
                 raise HelperError(helper.node, endpoint, f"request failed: {exc}") from exc
             if response.status_code != 503 or attempt == BUSY_ATTEMPTS - 1:
@@ -124,9 +124,20 @@ class HelperClient:
             raise HelperError(helper.node, endpoint, "answer is not a JSON object")
         return payload
 
+    def grant_archive(self, receiver: Helper, archive_id: str, sender: Helper, *, sha256: str, size: int,
+                      seconds: float) -> Obj:
+        """Lets ``sender``'s helper upload this archive (exactly this sha256 and size) to ``receiver`` for a while."""
+        body = {"id": archive_id, "peer": sender.node, "sha256": sha256, "bytes": size,
+                "expiresSeconds": max(60, min(int(seconds), 24 * 3600))}
+        return self._call(receiver, "POST", "/v1/grants", body=body)
+
     def ensure_images(self, target: Helper, images: list[str], source: Helper, timeout: float) -> Obj:
-        return self._call(target, "POST", "/v1/images/ensure", body={"images": images, "source": source.url},
-                          timeout=timeout)
+        """The target copies the images it lacks from the source, which the operator lets it read each of."""
+        for image in images:
+            self._call(source, "POST", "/v1/grants", body={"image": image, "peer": target.node,
+                                                           "expiresSeconds": max(60, min(int(timeout), 24 * 3600))})
+        return self._call(target, "POST", "/v1/images/ensure",
+                          body={"images": images, "source": source.url, "sourceNode": source.node}, timeout=timeout)
 
     def checkpoint(self, source: Helper, namespace: str, pod: str, container: str, archive_id: str,
                    timeout: float) -> Obj:
@@ -141,7 +152,7 @@ class HelperClient:
         return self._call(helper, "POST", "/v1/thaw", body={"podUID": pod_uid})
 
     def send(self, source: Helper, archive_id: str, target: Helper, compression: str, timeout: float) -> Obj:
-        body = {"id": archive_id, "target": target.url, "compression": compression}
+        body = {"id": archive_id, "target": target.url, "targetNode": target.node, "compression": compression}
         return self._call(source, "POST", "/v1/send", body=body, timeout=timeout)
 
     def progress(self, helper: Helper, archive_id: str) -> Obj:

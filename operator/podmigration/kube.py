@@ -101,6 +101,10 @@ class Kube:
         return self._dyn.resources.get(api_version="policy/v1", kind="PodDisruptionBudget")
 
     @cached_property
+    def _csrs(self) -> Any:
+        return self._dyn.resources.get(api_version="certificates.k8s.io/v1", kind="CertificateSigningRequest")
+
+    @cached_property
     def _migrations(self) -> Any:
         return self._dyn.resources.get(api_version=api.API_VERSION, kind=api.KIND)
 
@@ -219,6 +223,14 @@ class Kube:
 
     def patch_migration(self, namespace: str, name: str, patch: Obj) -> Obj:
         return _plain(self._migrations.patch(body=patch, name=name, namespace=namespace, content_type=MERGE_PATCH))
+
+    def get_csr(self, name: str) -> Obj | None:
+        return self._get(self._csrs, name)
+
+    def patch_csr(self, name: str, subresource: str, status: Obj) -> Obj:
+        """``subresource``: "approval" (conditions) or "status" (the certificate); each needs its signer right."""
+        return _plain(self._csrs.subresources[subresource].patch(body={"status": status}, name=name,
+                                                                 content_type=MERGE_PATCH))
 
     def patch_migration_status(self, namespace: str, name: str, status: Obj) -> Obj:
         return _plain(self._migrations.status.patch(body={"status": status}, name=name, namespace=namespace,

@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from nhtestlib import RunningHelper, make_ca, signed_cert
+from nodehelper import authz, tlsconfig
 
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """TLS dirs: `node` (signed by the project CA) and `rogue` (own CA: a cert the helper must refuse)."""
+    """TLS dirs signed by the project CA: `node` (the operator's identity, which every control call needs),
+    `source` and `target` (the helpers of those nodes), `other` (a CA-signed name that is neither); and `rogue`
+    (own CA: a cert the helper must refuse)."""
     root = tmp_path_factory.mktemp("pki")
     ca = make_ca(root / "ca", "podmigration-test-ca")
     rogue_ca = make_ca(root / "rogue-ca", "rogue-ca")
-    signed_cert(root / "node", ca, "podmigration-node-helper")
+    signed_cert(root / "node", ca, authz.OPERATOR_CN)
+    for node in ("source", "target"):
+        signed_cert(root / node, ca, authz.helper_cn(node))
+    signed_cert(root / "other", ca, "podmigration-peer")
     signed_cert(root / "rogue", rogue_ca, "rogue")
-    return {"node": root / "node", "rogue": root / "rogue"}
+    return {name: root / name for name in ("node", "source", "target", "other", "rogue")}
+
+
+@pytest.fixture
+def peer_ctx(pki: dict[str, Path]) -> ssl.SSLContext:
+    """The source node's helper identity, as it uploads to the target."""
+    return tlsconfig.client_context(pki["source"])
 
 
 @pytest.fixture
 def helpers(tmp_path: Path, pki: dict[str, Path]) -> Iterator[tuple[RunningHelper, RunningHelper]]:
     """Two helpers, a source and a target, each with its own archive store."""
-    source = RunningHelper(tmp_path / "source", pki["node"])
-    target = RunningHelper(tmp_path / "target", pki["node"])
+    source = RunningHelper(tmp_path / "source", pki["source"])
+    target = RunningHelper(tmp_path / "target", pki["target"])
     yield source, target
     source.stop()
     target.stop()

@@ -204,6 +204,14 @@ class FakeImages:
         self.removed.append(image)
 
 
+def grant(receiver: "RunningHelper", archive_id: str, data: bytes | None = None, *, sha256: str = "",
+          size: int = 0, peer: str = "source") -> None:
+    """What the operator does before a send: lets `peer`'s helper upload this archive (data, or sha256 + size)."""
+    if data is not None:
+        sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+    receiver.helper.grants.add({"id": archive_id, "peer": peer, "sha256": sha256, "bytes": size})
+
+
 class RunningHelper:
     def __init__(self, root: Path, tls_dir: Path, max_workers: int = 16) -> None:
         self.store = ArchiveStore(root / "archives")

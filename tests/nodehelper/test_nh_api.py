@@ -72,8 +72,8 @@ def test_a_bad_image_answer_from_the_peer_is_an_upstream_error(
 ) -> None:
     helper = make_helper(tmp_path)
     response = FakeResponse(body, headers)
-    monkeypatch.setattr(transfer, "connect", lambda *args: FakeConnection(response))
+    monkeypatch.setattr(transfer, "connect", lambda *args, **kwargs: FakeConnection(response))
     with pytest.raises(UpstreamError, match=message) as info:
-        helper._copy_image_from("10.0.0.2", 9443, "localhost/app:dev")
+        helper._copy_image_from("10.0.0.2", 9443, "worker-1", "localhost/app:dev")
     assert info.value.status == 502
     assert list(helper.scratch_dir.iterdir()) == []

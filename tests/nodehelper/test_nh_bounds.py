@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import zstandard
-from nhtestlib import RunningHelper
+from nhtestlib import RunningHelper, grant
 from nodehelper import diskspace, tlsconfig, transfer, volumes
 from nodehelper.archives import ArchiveStore
 from nodehelper.errors import ArchiveTooLarge, InsufficientStorage
@@ -29,7 +29,13 @@ def ctx(pki: dict[str, Path]) -> ssl.SSLContext:
 
 
 def put(target: RunningHelper, ctx: ssl.SSLContext, body: Any, **headers: str) -> tuple[int, dict[str, Any]]:
+    """An upload by the source's helper, granted for the size it announces (the checks here come after)."""
     headers = {"X-Content-Sha256": SHA, "Content-Encoding": "identity", **headers}
+    size = headers.get("X-Content-Length-Decoded") or (
+        headers.get("Content-Length") if headers["Content-Encoding"] == "identity" else None
+    )
+    if size is not None and size.isdigit():
+        grant(target, "mig1-app", sha256=SHA, size=int(size))
     return call(target, "PUT", "/v1/archives/mig1-app", body=body, headers=headers, ctx=ctx)
 
 
@@ -39,45 +45,45 @@ def zstd_of_zeros(size: int) -> bytes:
 
 
 def test_an_upload_larger_than_the_maximum_is_refused_before_it_is_read(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+    helpers: tuple[RunningHelper, RunningHelper], peer_ctx: ssl.SSLContext
 ) -> None:
     _, target = helpers
     target.store.max_bytes = 1 << 20
     big = bytes((1 << 20) + 1)
-    status, body = put(target, ctx, big[:1], **{"Content-Length": str(len(big))})
+    status, body = put(target, peer_ctx, big[:1], **{"Content-Length": str(len(big))})
     assert status == 413 and f"the announced size of {len(big)} bytes exceeds the maximum of 1048576" in body["error"]
     # zstd may expand incompressible data a little, not twice.
-    status, body = put(target, ctx, big[:1], **{"Content-Length": str(2 * len(big)), "Content-Encoding": "zstd"})
+    status, body = put(target, peer_ctx, big[:1], **{"Content-Length": str(2 * len(big)), "Content-Encoding": "zstd"})
     assert status == 413 and f"a body of {2 * len(big)} bytes, more than" in body["error"]
-    status, body = put(target, ctx, iter([b"x"]), **{"X-Content-Length-Decoded": str(len(big))})
+    status, body = put(target, peer_ctx, iter([b"x"]), **{"X-Content-Length-Decoded": str(len(big))})
     assert status == 413 and "the announced size" in body["error"]
     assert list(target.store.root.iterdir()) == []
 
 
 @pytest.mark.parametrize(
     "announced, message",
-    [({}, "larger than the maximum of 8388608 bytes"), ({"X-Content-Length-Decoded": "1000"}, "the 1000 bytes announced")],
+    [({"X-Content-Length-Decoded": "1000"}, "the 1000 bytes announced")],
 )
 def test_a_zstd_bomb_is_cut_off_while_it_streams(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext, announced: dict[str, str], message: str
+    helpers: tuple[RunningHelper, RunningHelper], peer_ctx: ssl.SSLContext, announced: dict[str, str], message: str
 ) -> None:
     """256 MiB of zeros in a few KiB: stopped at the bound, not after the disk took them."""
     _, target = helpers
     target.store.max_bytes = 8 << 20
     bomb = zstd_of_zeros(256 << 20)
     assert len(bomb) < 100_000
-    status, body = put(target, ctx, iter([bomb]), **{"Content-Encoding": "zstd", **announced})
+    status, body = put(target, peer_ctx, iter([bomb]), **{"Content-Encoding": "zstd", **announced})
     assert status == 413 and message in body["error"] and "nothing kept" in body["error"]
     assert list(target.store.root.iterdir()) == []
 
 
 def test_a_body_shorter_than_announced_is_refused(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+    helpers: tuple[RunningHelper, RunningHelper], peer_ctx: ssl.SSLContext
 ) -> None:
     _, target = helpers
-    status, body = put(target, ctx, iter([DATA]), **{"X-Content-Length-Decoded": str(len(DATA) + 1)})
+    status, body = put(target, peer_ctx, iter([DATA]), **{"X-Content-Length-Decoded": str(len(DATA) + 1)})
     assert status == 422 and f"received {len(DATA)} bytes, {len(DATA) + 1} were announced" in body["error"]
-    status, body = put(target, ctx, iter([b"x"]), **{"X-Content-Length-Decoded": "-1"})
+    status, body = put(target, peer_ctx, iter([b"x"]), **{"X-Content-Length-Decoded": "-1"})
     assert status == 400 and "X-Content-Length-Decoded" in body["error"]
     assert list(target.store.root.iterdir()) == []
 
@@ -87,9 +93,12 @@ def test_the_sender_announces_the_size(helpers: tuple[RunningHelper, RunningHelp
     source, target = helpers
     source.store.receive("mig1-app", io.BytesIO(DATA))
     target.store.max_bytes = len(DATA)
-    assert call(source, "POST", "/v1/send", {"id": "mig1-app", "target": target.url}, ctx=ctx)[0] == 200
+    grant(target, "mig1-app", DATA)
+    request = {"id": "mig1-app", "target": target.url, "targetNode": "target"}
+    assert call(source, "POST", "/v1/send", request, ctx=ctx)[0] == 200
     source.store.receive("mig2-app", io.BytesIO(DATA + b"x"))
-    status, body = call(source, "POST", "/v1/send", {"id": "mig2-app", "target": target.url}, ctx=ctx)
+    grant(target, "mig2-app", DATA + b"x")
+    status, body = call(source, "POST", "/v1/send", {**request, "id": "mig2-app"}, ctx=ctx)
     assert status == 502 and "answered 413" in body["error"] and "the announced size" in body["error"]
 
 
@@ -105,17 +114,17 @@ def free(space: int) -> Any:
 
 
 def test_an_upload_that_does_not_fit_is_refused_before_it_is_read(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+    helpers: tuple[RunningHelper, RunningHelper], peer_ctx: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, target = helpers
     monkeypatch.setattr(diskspace, "free_bytes", free(10 * GIB))
-    status, body = put(target, ctx, iter([b"x"]), **{"X-Content-Length-Decoded": str(9 * GIB + 1)})
+    status, body = put(target, peer_ctx, iter([b"x"]), **{"X-Content-Length-Decoded": str(9 * GIB + 1)})
     assert status == 507
     assert f"{9 * GIB + 1} bytes do not fit" in body["error"] and "PM_MIN_FREE_BYTES" in body["error"]
-    target.store.space.min_free = 10 * GIB + 1  # nothing fits, not even an upload of unknown size
-    assert put(target, ctx, iter([b"x"]))[0] == 507
+    target.store.space.min_free = 10 * GIB + 1  # nothing fits, not even one byte
+    assert put(target, peer_ctx, iter([b"x"]), **{"X-Content-Length-Decoded": "1"})[0] == 507
     target.store.space.min_free = GIB
-    assert put(target, ctx, iter([DATA]), **{"X-Content-Length-Decoded": str(len(DATA))})[0] == 200
+    assert put(target, peer_ctx, iter([DATA]), **{"X-Content-Length-Decoded": str(len(DATA))})[0] == 200
 
 
 def test_a_stream_stops_when_the_disk_runs_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

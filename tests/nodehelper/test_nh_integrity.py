@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nhtestlib import RunningHelper
+from nhtestlib import RunningHelper, grant
 from nodehelper import tlsconfig
 from test_nh_server import FakeKubelet, call
 from test_nh_volumes import SOURCE_UID, TARGET_UID, empty_dir
@@ -25,13 +25,14 @@ def ctx(pki: dict[str, Path]) -> ssl.SSLContext:
 
 
 def test_a_second_upload_is_refused_and_the_first_kept(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+    helpers: tuple[RunningHelper, RunningHelper], peer_ctx: ssl.SSLContext
 ) -> None:
     _, target = helpers
     target.store.receive("mig1-app", io.BytesIO(DATA))
     forged = b"forged memory"
+    grant(target, "mig1-app", forged)  # even a granted upload cannot replace an archive
     headers = {"X-Content-Sha256": hashlib.sha256(forged).hexdigest(), "Content-Encoding": "identity"}
-    status, body = call(target, "PUT", "/v1/archives/mig1-app", body=forged, headers=headers, ctx=ctx)
+    status, body = call(target, "PUT", "/v1/archives/mig1-app", body=forged, headers=headers, ctx=peer_ctx)
     assert status == 409 and "archive mig1-app already exists" in body["error"]
     assert target.store.path("mig1-app").read_bytes() == DATA and target.store.info("mig1-app").sha256 == SHA
 
@@ -44,7 +45,8 @@ def test_send_to_a_target_that_holds_the_archive_is_a_conflict(
     source, target = helpers
     source.store.receive("mig1-app", io.BytesIO(os.urandom(32 << 20)))
     target.store.receive("mig1-app", io.BytesIO(DATA))
-    request = {"id": "mig1-app", "target": target.url, "compression": compression}
+    grant(target, "mig1-app", sha256=source.store.info("mig1-app").sha256, size=32 << 20)
+    request = {"id": "mig1-app", "target": target.url, "targetNode": "target", "compression": compression}
     status, body = call(source, "POST", "/v1/send", request, ctx=ctx)
     assert status == 409 and "answered 409" in body["error"] and "already exists" in body["error"], body
     assert target.store.path("mig1-app").read_bytes() == DATA
@@ -116,7 +118,9 @@ def test_an_archive_changed_on_disk_after_the_transfer_is_not_built(
 ) -> None:
     source, target = helpers
     source.store.receive("mig1-app", io.BytesIO(DATA))
-    status, sent = call(source, "POST", "/v1/send", {"id": "mig1-app", "target": target.url}, ctx=ctx)
+    grant(target, "mig1-app", DATA)
+    request = {"id": "mig1-app", "target": target.url, "targetNode": "target"}
+    status, sent = call(source, "POST", "/v1/send", request, ctx=ctx)
     assert status == 200 and sent["sha256"] == SHA
     path = target.store.path("mig1-app")
     changed = bytearray(path.read_bytes())

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nhtestlib import DUMP, FILES_IMG, RunningHelper, build_archive, field_bytes, stats_image
-from nodehelper import tlsconfig
+from nhtestlib import DUMP, FILES_IMG, RunningHelper, build_archive, field_bytes, grant, stats_image
+from nodehelper import authz, tlsconfig
 from nodehelper.errors import UpstreamError
+from nodehelper.transfer import DECODED_LENGTH_HEADER
 
 # Compressible but not trivial: text with random bytes mixed in, several MiB.
 DATA = os.urandom(64) + b"".join(b"line %d of the process memory\n" % i for i in range(150_000))
@@ -62,9 +63,9 @@ def test_send_streams_archive_to_target(
 ) -> None:
     source, target = helpers
     source.store.receive("mig1-app", io.BytesIO(DATA))
-    status, body = call(
-        source, "POST", "/v1/send", {"id": "mig1-app", "target": target.url, "compression": compression}, ctx=ctx
-    )
+    grant(target, "mig1-app", DATA)
+    request = {"id": "mig1-app", "target": target.url, "targetNode": "target", "compression": compression}
+    status, body = call(source, "POST", "/v1/send", request, ctx=ctx)
     assert status == 200, body
     sha = hashlib.sha256(DATA).hexdigest()
     assert body["bytes"] == len(DATA) and body["sha256"] == sha
@@ -77,24 +78,27 @@ def test_send_streams_archive_to_target(
 
 
 def test_put_with_wrong_sha256_is_refused_and_deleted(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+    helpers: tuple[RunningHelper, RunningHelper], peer_ctx: ssl.SSLContext
 ) -> None:
     _, target = helpers
-    headers = {"X-Content-Sha256": "ab" * 32, "Content-Encoding": "identity"}
-    status, body = call(target, "PUT", "/v1/archives/mig1-app", body=iter([b"abc", b"def"]), headers=headers, ctx=ctx)
+    grant(target, "mig1-app", sha256="ab" * 32, size=6)
+    headers = {"X-Content-Sha256": "ab" * 32, "Content-Encoding": "identity", DECODED_LENGTH_HEADER: "6"}
+    status, body = call(
+        target, "PUT", "/v1/archives/mig1-app", body=iter([b"abc", b"def"]), headers=headers, ctx=peer_ctx
+    )
     assert status == 422 and "does not match" in body["error"]
     assert list(target.store.root.iterdir()) == []
 
 
 def test_put_rejects_bad_ids_and_missing_checksum(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+    helpers: tuple[RunningHelper, RunningHelper], peer_ctx: ssl.SSLContext
 ) -> None:
     _, target = helpers
     status, body = call(
-        target, "PUT", "/v1/archives/..%2F..%2Fetc", body=b"x", headers={"X-Content-Sha256": "0" * 64}, ctx=ctx
+        target, "PUT", "/v1/archives/..%2F..%2Fetc", body=b"x", headers={"X-Content-Sha256": "0" * 64}, ctx=peer_ctx
     )
     assert status == 400 and "invalid id" in body["error"]
-    status, body = call(target, "PUT", "/v1/archives/mig1-app", body=b"x", ctx=ctx)
+    status, body = call(target, "PUT", "/v1/archives/mig1-app", body=b"x", ctx=peer_ctx)
     assert status == 400 and "X-Content-Sha256" in body["error"]
     assert list(target.store.root.iterdir()) == []
 
@@ -103,24 +107,30 @@ def test_send_of_missing_archive_and_bad_target(
     helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
 ) -> None:
     source, target = helpers
-    assert call(source, "POST", "/v1/send", {"id": "mig1-app", "target": target.url}, ctx=ctx)[0] == 404
+    request = {"id": "mig1-app", "target": target.url, "targetNode": "target"}
+    assert call(source, "POST", "/v1/send", request, ctx=ctx)[0] == 404
     source.store.receive("mig1-app", io.BytesIO(b"x"))
-    status, body = call(source, "POST", "/v1/send", {"id": "mig1-app", "target": "https://127.0.0.1:1/x"}, ctx=ctx)
+    status, body = call(source, "POST", "/v1/send", {**request, "target": "https://127.0.0.1:1/x"}, ctx=ctx)
     assert status == 400 and "HOST:PORT" in body["error"]
+    status, body = call(source, "POST", "/v1/send", {"id": "mig1-app", "target": target.url}, ctx=ctx)
+    assert status == 400 and "targetNode" in body["error"]
 
 
 def test_mutual_tls_refuses_clients_without_a_valid_cert(
     helpers: tuple[RunningHelper, RunningHelper], pki: dict[str, Path]
 ) -> None:
     source, _ = helpers
+    rogue = tlsconfig.client_context(pki["rogue"])
+    rogue.load_verify_locations(pki["node"] / "ca.crt")  # rogue trusts the server; the server must not trust rogue
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        call(source, "GET", "/healthz", ctx=rogue)
+    # Without a certificate: the readiness probe's /healthz, and nothing else.
     no_cert = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     no_cert.load_verify_locations(pki["node"] / "ca.crt")
     no_cert.check_hostname = False
-    rogue = tlsconfig.client_context(pki["rogue"])
-    rogue.load_verify_locations(pki["node"] / "ca.crt")  # rogue trusts the server; the server must not trust rogue
-    for ctx in (no_cert, rogue):
-        with pytest.raises((ssl.SSLError, ConnectionError)):
-            call(source, "GET", "/healthz", ctx=ctx)
+    assert call(source, "GET", "/healthz", ctx=no_cert)[0] == 200
+    status, body = call(source, "POST", "/v1/freeze", {"podUID": "abc"}, ctx=no_cert)
+    assert status == 403 and "without a certificate" in body["error"]
 
 
 def test_client_refuses_a_server_from_another_ca(
@@ -137,10 +147,12 @@ def test_send_to_peer_that_refuses_reports_its_error(
     from nodehelper.transfer import send_file
 
     _, target = helpers
+    grant(target, "m-a", sha256="0" * 64, size=len(DATA))
     with pytest.raises(UpstreamError, match="answered 422"):
         send_file(
             io.BytesIO(DATA), len(DATA), "0" * 64, ("127.0.0.1", target.port), "/v1/archives/m-a",
-            compression="zstd", ctx=tlsconfig.client_context(pki["node"]), timeout=10,
+            compression="zstd", ctx=tlsconfig.client_context(pki["source"]), timeout=10,
+            identity=authz.helper_cn("target"),
         )  # fmt: skip
 
 
@@ -232,7 +244,9 @@ def test_ensure_copies_missing_images_from_the_source(
     source, target = helpers
     source.images.images = {"docker.io/library/busybox:1.36", "localhost/app:dev"}
     target.images.images = {"docker.io/library/busybox:1.36"}
-    request = {"images": ["docker.io/library/busybox:1.36", "localhost/app:dev"], "source": source.url}
+    request = {"images": ["docker.io/library/busybox:1.36", "localhost/app:dev"], "source": source.url,
+               "sourceNode": "source"}  # fmt: skip
+    assert call(source, "POST", "/v1/grants", {"image": "localhost/app:dev", "peer": "target"}, ctx=ctx)[0] == 200
     status, body = call(target, "POST", "/v1/images/ensure", request, ctx=ctx)
     assert status == 200, body
     assert body == {"present": ["docker.io/library/busybox:1.36"], "copied": ["localhost/app:dev"]}
@@ -241,16 +255,16 @@ def test_ensure_copies_missing_images_from_the_source(
 
 
 def test_ensure_reports_what_is_missing_everywhere(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext, peer_ctx: ssl.SSLContext
 ) -> None:
     source, target = helpers
-    status, body = call(
-        target, "POST", "/v1/images/ensure", {"images": ["localhost/gone:1"], "source": source.url}, ctx=ctx
-    )
+    source.helper.grants.add({"image": "localhost/gone:1", "peer": "target"})
+    request = {"images": ["localhost/gone:1"], "source": source.url, "sourceNode": "source"}
+    status, body = call(target, "POST", "/v1/images/ensure", request, ctx=ctx)
     assert status == 502 and "answered 404" in body["error"] and "localhost/gone:1" in body["error"]
     status, body = call(target, "POST", "/v1/images/ensure", {"images": ["localhost/gone:1"]}, ctx=ctx)
     assert status == 400 and "no source" in body["error"]
-    status, body = call(target, "GET", "/v1/images/export?image=--help", ctx=ctx)
+    status, body = call(target, "GET", "/v1/images/export?image=--help", ctx=peer_ctx)
     assert status == 400
 
 
@@ -262,7 +276,7 @@ def test_request_log_says_what_happened(
     call(source, "POST", "/v1/freeze", {"podUID": "abc"}, ctx=ctx)
     lines = [r.getMessage() for r in caplog.records if "/v1/freeze" in r.getMessage()]
     assert len(lines) == 1
-    assert "POST /v1/freeze -> 404" in lines[0] and "client podmigration-node-helper" in lines[0]
+    assert "POST /v1/freeze -> 404" in lines[0] and f"client {authz.OPERATOR_CN}" in lines[0]
     assert "no container cgroups of pod abc" in lines[0]
 
 

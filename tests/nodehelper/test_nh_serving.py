@@ -107,19 +107,18 @@ def test_a_bad_client_certificate_is_a_warning_with_the_peer(
     assert record.levelno == logging.WARNING and "certificate" in record.getMessage().lower()
 
 
-def test_the_probe_checks_healthz_over_mutual_tls(
-    helpers: tuple[RunningHelper, RunningHelper], pki: dict[str, Path], caplog: pytest.LogCaptureFixture
+def test_the_probe_checks_healthz_over_tls_without_a_key(
+    helpers: tuple[RunningHelper, RunningHelper], caplog: pytest.LogCaptureFixture
 ) -> None:
     source, _ = helpers
     caplog.set_level(logging.DEBUG, logger="nodehelper")
-    config = Config(node_name="n", node_ip="127.0.0.1", port=source.port, tls_dir=pki["node"])
+    config = Config(node_name="n", node_ip="127.0.0.1", port=source.port)
     assert probe.check(config) == ""
     # Every few seconds: its request line is DEBUG, not INFO.
     [record] = wait_for(caplog, "GET /healthz -> 200")
     assert record.levelno == logging.DEBUG
     source.stop()
     assert "GET https://127.0.0.1" in probe.check(config) and "/healthz failed" in probe.check(config)
-    assert "ca.crt does not exist" in probe.check(Config(node_name="n", node_ip="127.0.0.1", tls_dir=Path("/nope")))
 
 
 def test_the_probe_exits_non_zero_with_the_reason(
@@ -131,9 +130,8 @@ def test_the_probe_exits_non_zero_with_the_reason(
     source, _ = helpers
     monkeypatch.setenv("NODE_IP", "127.0.0.1")
     monkeypatch.setenv("PM_HELPER_PORT", str(source.port))
-    monkeypatch.setenv("PM_TLS_DIR", str(pki["node"]))
     probe.main()  # returns: exit status 0
-    monkeypatch.setenv("PM_TLS_DIR", str(pki["rogue"]))
+    source.stop()
     with pytest.raises(SystemExit) as info:
         probe.main()
     assert info.value.code == 1 and "/healthz failed" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nhtestlib import RunningHelper
+from nhtestlib import RunningHelper, grant
 from nodehelper import tlsconfig, volumes
 from test_nh_server import call
 
@@ -63,7 +63,9 @@ def pack_and_send(source: RunningHelper, target: RunningHelper, ctx: Any) -> dic
         source, "POST", "/v1/volumes/pack", {"podUID": SOURCE_UID, "volume": "data", "id": "mig1-vol-data"}, ctx=ctx
     )
     assert status == 200, packed
-    status, sent = call(source, "POST", "/v1/send", {"id": "mig1-vol-data", "target": target.url}, ctx=ctx)
+    grant(target, "mig1-vol-data", sha256=packed["sha256"], size=packed["bytes"])
+    request = {"id": "mig1-vol-data", "target": target.url, "targetNode": "target"}
+    status, sent = call(source, "POST", "/v1/send", request, ctx=ctx)
     assert status == 200 and sent["sha256"] == packed["sha256"]
     return packed
 

@@ -219,6 +219,7 @@ class FakeHelpers:
         self.killed: set[str] = set()
         self.memory = 0  # bytes the source pod uses
         self.open_files: dict[str, list[Obj]] = {}  # container -> the "openFiles" of its checkpoint answer
+        self.grants: dict[tuple[str, str], str] = {}  # (receiving node, archive id) -> the node it may come from
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, *args))
@@ -279,7 +280,13 @@ class FakeHelpers:
         self.frozen.discard(pod_uid)
         return {"frozen": []}
 
+    def grant_archive(self, receiver, archive_id, sender, *, sha256, size, seconds):
+        """Not in ``calls``: recorded apart, for ``send`` to check the target was told what to accept first."""
+        assert sha256 and size and seconds > 0, "a grant names the archive as checkpointed, for a while"
+        self.grants[(receiver.node, archive_id)] = sender.node
+
     def send(self, source, archive_id, target, compression, timeout):
+        assert self.grants.get((target.node, archive_id)) == source.node, "sent without the target's grant"
         self._record("send", source.node, archive_id, target.node, compression)
         return {"bytes": 1000, "wireBytes": 400, "sha256": ("cd" if "--" in archive_id else "ab") * 32,
                 "seconds": 0.1}

@@ -1,5 +1,7 @@
 """A helper whose workers are all busy answers 503 with Retry-After: the operator waits and asks again."""
 
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -21,7 +23,7 @@ class Answers:
 
 def client(statuses):
     helper_client = HelperClient.__new__(HelperClient)
-    helper_client._session, helper_client._verify, helper_client._cert = Answers(statuses), None, None
+    helper_client._session, helper_client._tls = Answers(statuses), Path("/nonexistent")
     helper_client.waits = []
     helper_client._sleep = helper_client.waits.append
     return helper_client

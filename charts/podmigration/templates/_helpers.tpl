@@ -9,6 +9,7 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 {{ .Values.image.repository }}:{{ .Values.image.tag }}
 {{- end }}
 
-{{- define "podmigration.tlsSecret" -}}
-{{ .Values.tls.existingSecret | default (printf "%s-tls" .Release.Name) }}
+{{- /* The CA that signs every identity; mounted by the operator only. */ -}}
+{{- define "podmigration.caSecret" -}}
+{{ .Values.tls.existingCASecret | default (printf "%s-ca" .Release.Name) }}
 {{- end }}
