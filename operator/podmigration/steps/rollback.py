@@ -8,7 +8,7 @@ from datetime import timedelta
 from .. import api, fencing, phases, sourcehealth
 from .. import status as st
 from ..kube import api_message, status_code
-from ..runtime import Obj, Interrupt, OperatorStopping, StopFlag
+from ..runtime import Obj, Interrupt, OperatorStopping, StaleStatus, StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ class RollbackSteps:
                 rollback = self._restart_checked(migration, source_pod, rollback)
             if touched:
                 self._cleanup(migration)
-        except OperatorStopping:
-            raise  # not a failed rollback step: the operator exits, the next run resumes the rollback
+        except (OperatorStopping, StaleStatus):
+            raise  # not a failed rollback step: the operator exits, or another writer moved the status on
         except Exception as exc:
             message = api_message(exc) if status_code(exc) else str(exc)
             log.warning("%s/%s: rollback step failed: %s", self.namespace, self.name, message)
