@@ -70,6 +70,10 @@ class Config:
     #: up sooner. Defaults from the figures measured in e2e/README.md.
     downtime_base_seconds: float = 2.0
     downtime_seconds_per_gib: float = 30.0
+    #: Seconds Finalizing retries a node-helper that does not answer before it ends without it (CleanupSkipped).
+    finalize_helper_wait_seconds: float = 120.0
+    #: Whether the test-only crash points of faults.py may fire (the chart's operator.faultInjection).
+    fault_injection: bool = False
 
     @classmethod
     def from_env(cls) -> Config:
@@ -91,4 +95,6 @@ class Config:
             webhook_tls_dir=os.environ.get("PM_WEBHOOK_TLS_DIR", ""),
             downtime_base_seconds=_number("PM_DOWNTIME_BASE_SECONDS", 2.0),
             downtime_seconds_per_gib=_number("PM_DOWNTIME_SECONDS_PER_GIB", 30.0),
+            finalize_helper_wait_seconds=_number("PM_FINALIZE_HELPER_WAIT_SECONDS", 120.0),
+            fault_injection=os.environ.get("PM_FAULT_INJECTION", "") in ("1", "true"),
         )

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 
 from kopf import DaemonStoppingReason
 
-from . import api, owners, phases
+from . import api, faults, owners, phases
 from . import status as st
-from .helperclient import Helper, helpers_from_pods
+from .helperclient import Helper, HelperError, helpers_from_pods
 from .kube import api_message, status_code
 from .runtime import Deps, Interrupt, Obj, OperatorStopping, StaleStatus, StopFlag
 from .steps.checkpoint import CheckpointSteps
@@ -206,7 +206,10 @@ class MigrationRunner(PrepareSteps, CheckpointSteps, TransferSteps, RestoreSteps
                     return
                 try:
                     self._check_interrupts(migration)
-                    steps[phase](migration, stop)
+                    migration = steps[phase](migration, stop)
+                    point = faults.boundary_point(phase, migration)
+                    if point:
+                        faults.reached(self, migration, point, stop)
                 except Interrupt as interrupt:
                     self._begin_rollback(migration, interrupt)
                 except (OperatorStopping, StaleStatus):
@@ -255,7 +258,7 @@ class MigrationRunner(PrepareSteps, CheckpointSteps, TransferSteps, RestoreSteps
     def _helper(self, node: str) -> Helper:
         helper = self._helpers().get(node)
         if helper is None or not helper.ready:
-            raise RuntimeError(f"no ready podmigration node-helper on node {node}")
+            raise HelperError(node, "discovery", f"no ready podmigration node-helper pod on node {node}")
         return helper
 
     def _source_pod(self, migration: Obj) -> Obj | None:
