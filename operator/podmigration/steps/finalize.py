@@ -117,16 +117,15 @@ class FinalizeSteps:
         return [note for node in nodes if (note := self._cleanup_node(migration, node, helpers.get(node), give_up))]
 
     def _cleanup_node(self, migration: Obj, node: str, helper: Helper | None, give_up: bool = False) -> str | None:
-        if helper is None or not helper.ready:
-            log.warning("%s/%s: no ready node-helper on node %s; cleanup skipped there", self.namespace,
-                        self.name, node)
-            note = (f"no ready podmigration node-helper on node {node}: this migration's checkpoint archives and "
-                    "images may remain on that node")
-            self._event(migration, "Warning", "CleanupSkipped", note)
-            return note
+        """A helper listed not ready is still asked once (on a NotReady node its pod is marked not ready, yet it
+        may answer); only when it does not is the cleanup skipped at once."""
+        if helper is None:
+            return self._cleanup_skipped(migration, node, "no podmigration node-helper pod on node")
         try:
             answer = self.d.helpers.cleanup(helper, migration["metadata"]["uid"])
         except HelperError as exc:
+            if not helper.ready:
+                return self._cleanup_skipped(migration, node, f"node-helper not ready ({exc}) on node")
             if not give_up:
                 raise
             note = f"cleanup on node {node} given up ({exc}): checkpoint archives and images may remain there"
@@ -138,3 +137,9 @@ class FinalizeSteps:
             self._event(migration, "Warning", "CleanupIncomplete",
                         f"node-helper on node {node} kept checkpoint image(s) still in use: {', '.join(kept)}")
         return None
+
+    def _cleanup_skipped(self, migration: Obj, node: str, why: str) -> str:
+        log.warning("%s/%s: %s %s; cleanup skipped there", self.namespace, self.name, why, node)
+        note = f"{why} {node}: this migration's checkpoint archives and images may remain on that node"
+        self._event(migration, "Warning", "CleanupSkipped", note)
+        return note

@@ -1,4 +1,4 @@
-"""Finalizing ends even when a node-helper is gone for good: bounded, and it says what it could not do."""
+"""Nodes and node-helpers that go away mid-migration: Finalizing and rollbacks end, and say what they skipped."""
 
 import dataclasses
 from datetime import timedelta
@@ -89,3 +89,29 @@ def test_an_event_that_cannot_be_posted_never_fails_a_step(world):
     migration, _ = start(world, targetNode="worker-2")
     assert migration["status"]["phase"] == "Succeeded", migration["status"]["message"]
     assert [t["phase"] for t in migration["status"]["phaseTransitions"]].count("Checkpointing") == 1
+
+
+def test_a_replacement_on_a_lost_node_is_force_deleted_and_the_source_released(world):
+    kube, helpers, _, events, _ = world
+    kube.on_get_migration.clear()  # the target's kubelet never starts the replacement
+    original_delete = kube.delete_pod
+
+    def delete_needs_a_kubelet(namespace, name, uid=None, grace_seconds=None):
+        if name == "counter-0f1e2" and grace_seconds != 0:
+            kube.pods[(namespace, name)]["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:09Z"
+            return  # graceful: waits for the target's kubelet, which is stopped
+        original_delete(namespace, name, uid, grace_seconds)
+
+    def target_node_not_ready(k):
+        if k.migrations[("default", "counter-mig")]["status"].get("rollback"):
+            k.nodes[1]["status"]["conditions"] = [{"type": "Ready", "status": "Unknown"}]
+
+    kube.delete_pod = delete_needs_a_kubelet
+    kube.on_get_migration.append(target_node_not_ready)
+    migration, _ = start(world, targetNode="worker-2", timeoutSeconds=10)
+    status = migration["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "Timeout"), status["message"]
+    assert kube.delete_graces["counter-0f1e2"] == 0 and ("default", "counter-0f1e2") not in kube.pods
+    assert "uid-counter" not in helpers.frozen and helpers.cut == set()  # the source is back
+    assert ("kill", "worker-2", "uid-counter-0f1e2", True) in helpers.calls
+    assert "ReplacementForceDeleted" in [e[2] for e in events]
