@@ -128,10 +128,8 @@ class FinalizeSteps:
                 return self._cleanup_skipped(migration, node, f"node-helper not ready ({exc}) on node")
             if not give_up:
                 raise
-            note = f"cleanup on node {node} given up ({exc}): checkpoint archives and images may remain there"
-            log.warning("%s/%s: %s", self.namespace, self.name, note)
-            self._event(migration, "Warning", "CleanupSkipped", note)
-            return note
+            return self._cleanup_skipped(migration, node, f"cleanup given up, the node-helper does not answer ({exc}), "
+                                                          "on node")
         kept = [k.get("image", "?") if isinstance(k, dict) else str(k) for k in answer.get("kept") or []]
         if kept:
             self._event(migration, "Warning", "CleanupIncomplete",
