@@ -123,8 +123,9 @@ def leftovers(node: str) -> list[str]:
     """Checkpoint archives (partial uploads included), checkpoint images and frozen cgroups a migration could leave
     on a node."""
     out = node_exec(node, "sh", "-c",
-                    "ls -A /var/lib/podmigration/archives /var/lib/kubelet/checkpoints 2>/dev/null | grep -v ':$' "
-                    "|| true; buildah images --format '{{.Name}}' 2>/dev/null | grep podmigration-checkpoint || true;"
+                    # files only, at any depth: a helper's own (empty) directories there are not leftovers
+                    "find /var/lib/podmigration/archives /var/lib/kubelet/checkpoints -type f 2>/dev/null || true;"
+                    "buildah images --format '{{.Name}}' 2>/dev/null | grep podmigration-checkpoint || true;"
                     # cgroup v1 freezer and cgroup v2: a pod left frozen (on this cluster the nodes share one tree)
                     "find /sys/fs/cgroup -name freezer.state -path '*pod*' -exec grep -lxE 'FROZEN|FREEZING' {} + "
                     "2>/dev/null || true; find /sys/fs/cgroup -name cgroup.freeze -path '*pod*' -exec grep -lx 1 {} + "
