@@ -100,10 +100,11 @@ def read_counter(ip: str, port: int = 8080, timeout: float = 30) -> dict[str, An
     return wait_for(f"counter at {ip}:{port}", probe, timeout)
 
 
-def start_migration(custom: client.CustomObjectsApi, pod: str, target: str | None = None, **spec: Any) -> str:
+def start_migration(custom: client.CustomObjectsApi, pod: str, target: str | None = None,
+                    annotations: dict[str, str] | None = None, **spec: Any) -> str:
     """Creates a PodMigration for `pod` and returns its name."""
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PodMigration",
-            "metadata": {"generateName": f"{pod}-"}, "spec": {"podName": pod, **spec}}
+            "metadata": {"generateName": f"{pod}-", "annotations": annotations or {}}, "spec": {"podName": pod, **spec}}
     if target:
         body["spec"]["targetNode"] = target
     return custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)["metadata"]["name"]
@@ -119,10 +120,16 @@ def finished_migration(custom: client.CustomObjectsApi, name: str, timeout: floa
 
 
 def leftovers(node: str) -> list[str]:
-    """Checkpoint archives and checkpoint images a migration could leave on a node."""
+    """Checkpoint archives (partial uploads included), checkpoint images and frozen cgroups a migration could leave
+    on a node."""
     out = node_exec(node, "sh", "-c",
-                    "ls /var/lib/podmigration/archives /var/lib/kubelet/checkpoints 2>/dev/null | grep -v ':$' || true;"
-                    "buildah images --format '{{.Name}}' 2>/dev/null | grep podmigration-checkpoint || true")
+                    # files only, at any depth: a helper's own (empty) directories there are not leftovers
+                    "find /var/lib/podmigration/archives /var/lib/kubelet/checkpoints -type f 2>/dev/null || true;"
+                    "buildah images --format '{{.Name}}' 2>/dev/null | grep podmigration-checkpoint || true;"
+                    # cgroup v1 freezer and cgroup v2: a pod left frozen (on this cluster the nodes share one tree)
+                    "find /sys/fs/cgroup -name freezer.state -path '*pod*' -exec grep -lxE 'FROZEN|FREEZING' {} + "
+                    "2>/dev/null || true; find /sys/fs/cgroup -name cgroup.freeze -path '*pod*' -exec grep -lx 1 {} + "
+                    "2>/dev/null || true")
     return [line for line in out.decode().split() if line]
 
 

@@ -50,7 +50,10 @@ def evict(body: kopf.Body, namespace: str | None, dryrun: bool, memo: kopf.Memo,
     _, plan = check_in_cluster(deps.kube, {"podName": name}, namespace, deps.config.helper_namespace)
     decision = eviction.decide(pod, strategy, migrations, plan.refusals)
     if decision.event and not dryrun:
-        deps.kube.post_event(pod, "Warning", decision.event[0], decision.event[1])
+        try:
+            deps.kube.post_event(pod, "Warning", decision.event[0], decision.event[1])
+        except Exception as exc:  # a lost Event must not turn the decision into a webhook failure
+            log.warning("could not post Event %s on pod %s/%s: %s", decision.event[0], namespace, name, exc)
     if decision.allow:
         log.info("eviction of %s/%s allowed: %s", namespace, name, decision.event[1] if decision.event else "opted out")
         return

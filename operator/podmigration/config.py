@@ -81,6 +81,10 @@ class Config:
     #: Who may ask for a helper certificate: the DaemonSet's service account and pods (in helper_namespace).
     helper_service_account: str = "podmigration-node-helper"
     helper_daemonset: str = "podmigration-node-helper"
+    #: Seconds Finalizing retries a node-helper that does not answer before it ends without it (CleanupSkipped).
+    finalize_helper_wait_seconds: float = 120.0
+    #: Whether the test-only crash points of faults.py may fire (the chart's operator.faultInjection).
+    fault_injection: bool = False
 
     @classmethod
     def from_env(cls) -> Config:
@@ -107,4 +111,6 @@ class Config:
             cert_validity_seconds=max(600, int(_number("PM_CERT_VALIDITY_SECONDS", 86400))),
             helper_service_account=os.environ.get("PM_HELPER_SERVICE_ACCOUNT") or "podmigration-node-helper",
             helper_daemonset=os.environ.get("PM_HELPER_DAEMONSET") or "podmigration-node-helper",
+            finalize_helper_wait_seconds=_number("PM_FINALIZE_HELPER_WAIT_SECONDS", 120.0),
+            fault_injection=os.environ.get("PM_FAULT_INJECTION", "") in ("1", "true"),
         )

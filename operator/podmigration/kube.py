@@ -232,6 +232,11 @@ class Kube:
         return _plain(self._csrs.subresources[subresource].patch(body={"status": status}, name=name,
                                                                  content_type=MERGE_PATCH))
 
-    def patch_migration_status(self, namespace: str, name: str, status: Obj) -> Obj:
-        return _plain(self._migrations.status.patch(body={"status": status}, name=name, namespace=namespace,
+    def patch_migration_status(self, namespace: str, name: str, status: Obj,
+                               resource_version: str | None = None) -> Obj:
+        """Merge ``status``; with ``resource_version`` the API server refuses (409) when the object changed since."""
+        body: Obj = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return _plain(self._migrations.status.patch(body=body, name=name, namespace=namespace,
                                                     content_type=MERGE_PATCH))

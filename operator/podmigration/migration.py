@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 
 from kopf import DaemonStoppingReason
 
-from . import api, owners, phases
+from . import api, faults, owners, phases
 from . import status as st
-from .helperclient import Helper, helpers_from_pods
+from .helperclient import Helper, HelperError, helpers_from_pods
 from .kube import api_message, status_code
-from .runtime import Deps, Interrupt, Obj, OperatorStopping, StopFlag
+from .runtime import Deps, Interrupt, Obj, OperatorStopping, StaleStatus, StopFlag
 from .steps.checkpoint import CheckpointSteps
 from .steps.finalize import FinalizeSteps
 from .steps.prepare import PrepareSteps
@@ -33,6 +33,9 @@ from .steps.transfer import TransferSteps
 __all__ = ["Deps", "Interrupt", "MigrationRunner", "OperatorStopping", "StopFlag"]
 
 log = logging.getLogger(__name__)
+
+#: Status writes tried on a fresh resourceVersion when only the PodMigration's metadata changed under them.
+WRITE_ATTEMPTS = 5
 
 
 def _only_deleted(reason: DaemonStoppingReason | None) -> bool:
@@ -61,10 +64,31 @@ class MigrationRunner(PrepareSteps, CheckpointSteps, TransferSteps, RestoreSteps
         return migration
 
     def _write(self, migration: Obj, patch: Obj) -> Obj:
-        """Patch status and return the migration as it is now (later steps build on it)."""
-        updated = self.d.kube.patch_migration_status(self.namespace, self.name, patch)
-        migration["status"] = updated.get("status") or st.merged(migration.get("status") or {}, patch)
-        return migration
+        """Patch status, guarded by the resourceVersion of the read it was decided on; return the migration as it
+        is now (later steps build on it).
+
+        A conflict (409) where only metadata changed (kopf's finalizer and annotations, a cancel annotation) is
+        written again on the new version: the status this patch builds on still holds, and the interrupt checks
+        see the new metadata at the next boundary. A conflict where the status changed means another process (a
+        second operator still running) moved the migration on: StaleStatus, and the loop decides again.
+        """
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                updated = self.d.kube.patch_migration_status(self.namespace, self.name, patch,
+                                                             migration["metadata"].get("resourceVersion"))
+            except Exception as exc:
+                if status_code(exc) != 409:
+                    raise
+                current = self._read()
+                if (current.get("status") or {}) != (migration.get("status") or {}):
+                    raise StaleStatus(f"status changed by another writer (now phase "
+                                      f"{(current.get('status') or {}).get('phase')})") from exc
+                migration["metadata"] = current["metadata"]
+                continue
+            migration["metadata"] = updated.get("metadata") or migration["metadata"]
+            migration["status"] = updated.get("status") or st.merged(migration.get("status") or {}, patch)
+            return migration
+        raise StaleStatus(f"the PodMigration kept changing: {WRITE_ATTEMPTS} status writes in a row conflicted")
 
     def _generation(self, migration: Obj) -> int | None:
         return migration["metadata"].get("generation")
@@ -182,16 +206,21 @@ class MigrationRunner(PrepareSteps, CheckpointSteps, TransferSteps, RestoreSteps
                     return
                 try:
                     self._check_interrupts(migration)
-                    steps[phase](migration, stop)
+                    migration = steps[phase](migration, stop)
+                    point = faults.boundary_point(phase, migration)
+                    if point:
+                        faults.reached(self, migration, point, stop)
                 except Interrupt as interrupt:
                     self._begin_rollback(migration, interrupt)
-                except OperatorStopping:
+                except (OperatorStopping, StaleStatus):
                     raise
                 except Exception as exc:  # every other failure of a step is reported, never swallowed
                     self._step_failed(migration, phase, exc, stop)
             except OperatorStopping as why:
                 log.info("%s/%s: %s; leaving the status for the next run", self.namespace, self.name, why)
                 return
+            except StaleStatus as why:
+                log.warning("%s/%s: %s; deciding again from the status as it is now", self.namespace, self.name, why)
             except Exception:
                 # Reading, starting a rollback, reporting a failure or ending a rollback failed. Never let it
                 # escape: kopf restarts a failed daemon only while it is not stopping, so after a deletion the
@@ -229,7 +258,7 @@ class MigrationRunner(PrepareSteps, CheckpointSteps, TransferSteps, RestoreSteps
     def _helper(self, node: str) -> Helper:
         helper = self._helpers().get(node)
         if helper is None or not helper.ready:
-            raise RuntimeError(f"no ready podmigration node-helper on node {node}")
+            raise HelperError(node, "discovery", f"no ready podmigration node-helper pod on node {node}")
         return helper
 
     def _source_pod(self, migration: Obj) -> Obj | None:

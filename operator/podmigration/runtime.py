@@ -44,6 +44,14 @@ class OperatorStopping(Exception):
     """The operator is exiting: leave the status as it is, a restarted operator resumes."""
 
 
+class StaleStatus(Exception):
+    """Another process wrote the status since this runner read it (HTTP 409 on a resourceVersion-guarded write).
+
+    Not a failure of the step: the runner re-reads the PodMigration and decides again from what is there now,
+    rather than overwriting the newer state.
+    """
+
+
 @dataclass
 class Deps:
     kube: Kube

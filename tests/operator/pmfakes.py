@@ -184,7 +184,7 @@ class FakeKube:
         meta = migration["metadata"]
         meta.setdefault("name", meta.pop("generateName", "pm-") + "x7k2q")
         meta.update(namespace=namespace, uid="0f1e2d3c-aaaa-bbbb-cccc-000000000001", generation=1,
-                    creationTimestamp="2030-01-01T00:00:00Z")
+                    creationTimestamp="2030-01-01T00:00:00Z", resourceVersion="1")
         migration.setdefault("status", {})
         self.migrations[(namespace, meta["name"])] = migration
         return copy.deepcopy(migration)
@@ -192,17 +192,28 @@ class FakeKube:
     def patch_migration(self, namespace: str, name: str, patch: Obj) -> Obj:
         migration = self.migrations[(namespace, name)]
         migration["metadata"].setdefault("annotations", {}).update(patch["metadata"]["annotations"])
+        bump(migration)
         return copy.deepcopy(migration)
 
-    def patch_migration_status(self, namespace: str, name: str, status: Obj) -> Obj:
+    def patch_migration_status(self, namespace: str, name: str, status: Obj,
+                               resource_version: str | None = None) -> Obj:
         migration = self.migrations[(namespace, name)]
+        if resource_version and resource_version != migration["metadata"]["resourceVersion"]:
+            raise FakeApiError(409, "the object has been modified; please apply your changes to the latest version")
         current = migration.setdefault("status", {})
         for key, value in status.items():
             if value is None:
                 current.pop(key, None)
             else:
                 current[key] = copy.deepcopy(value)
+        bump(migration)
         return copy.deepcopy(migration)
+
+
+def bump(obj: Obj) -> Obj:
+    """A change the API server would record: a new resourceVersion."""
+    obj["metadata"]["resourceVersion"] = str(int(obj["metadata"].get("resourceVersion") or 0) + 1)
+    return obj
 
 
 class FakeHelpers:

@@ -113,3 +113,14 @@ def test_an_opted_in_pod_that_cannot_move_is_evicted_with_an_event(deps):
                            memo=kopf.Memo(deps=deps)) is None
     (event,) = deps.kube.events
     assert event["reason"] == "EvictedNotMigrated" and "NoTargetAvailable" in event["message"]
+
+
+def test_an_event_that_cannot_be_posted_does_not_change_the_answer(deps):
+    deps.kube.nodes[1]["spec"]["unschedulable"] = True  # nowhere to go: evicted, with an Event that fails
+
+    def unreachable(*args):
+        raise RuntimeError("API server unreachable")
+
+    deps.kube.post_event = unreachable
+    assert admission.evict(body={"metadata": {"name": "counter"}}, namespace="default", dryrun=False,
+                           memo=kopf.Memo(deps=deps)) is None

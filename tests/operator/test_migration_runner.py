@@ -177,14 +177,14 @@ def test_errors_outside_the_steps_are_retried_not_raised(world):
     original_patch = kube.patch_migration_status
     failures = {"rollback": 0, "read": 0}
 
-    def patch_failing_once(namespace, name, status):
+    def patch_failing_once(namespace, name, status, resource_version=None):
         if status.get("rollback") and not failures["rollback"]:  # _begin_rollback's and _step_failed's write
             failures["rollback"] += 1
             raise RuntimeError("API server unreachable")
         if status.get("phase") == "Failed" and failures["rollback"] == 1:  # the final write of _roll_back
             failures["rollback"] += 1
             raise RuntimeError("API server unreachable")
-        return original_patch(namespace, name, status)
+        return original_patch(namespace, name, status, resource_version)
 
     def read_failing_once(k):
         status = k.migrations[("default", "counter-mig")].get("status") or {}

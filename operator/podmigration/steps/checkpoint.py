@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .. import api, fencing, owners, phases, volumes
+from .. import api, faults, fencing, owners, phases, volumes
 from ..helperclient import Helper
 from ..kube import status_code
 from ..runtime import Obj, Interrupt, StopFlag
@@ -76,6 +76,7 @@ class CheckpointSteps:
             result = self.d.helpers.checkpoint(source, self.namespace, pod["metadata"]["name"], container["name"],
                                                api.checkpoint_id(uid, container["name"]),
                                                timeout=self._remaining(migration))
+            migration = faults.reached(self, migration, faults.CHECKPOINTED, stop)
             open_files[container["name"]] = result.get("openFiles") or []
             containers.append({"name": container["name"], "checkpointBytes": result.get("bytes", 0),
                                "sha256": result.get("sha256", ""), "checkpointSeconds": result.get("seconds", 0),

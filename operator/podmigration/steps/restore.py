@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import api, handover, owners, phases, podspec, volumes
+from .. import api, faults, handover, owners, phases, podspec, volumes
 from ..helperclient import Helper
 from ..runtime import Obj, Interrupt, StopFlag
 
@@ -35,6 +35,7 @@ class RestoreSteps:
             replacement = self._handed_over_replacement(migration, stop)
         else:
             replacement = self._ensure_replacement(migration)
+            migration = faults.reached(self, migration, faults.REPLACEMENT_CREATED, stop)
         migration = self._place_volumes(migration, replacement, target)
         name = replacement["metadata"]["name"]
         self._progress(migration, f"waiting for pod {name} to be Running and Ready on {status['targetNode']}")

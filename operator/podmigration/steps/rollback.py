@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from .. import api, fencing, phases, sourcehealth
+from .. import api, fencing, phases, scheduling, sourcehealth
 from .. import status as st
+from ..helperclient import HelperError
 from ..kube import api_message, status_code
-from ..runtime import Obj, Interrupt, OperatorStopping, StopFlag
+from ..runtime import Obj, Interrupt, OperatorStopping, StaleStatus, StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,35 @@ class RollbackSteps:
         self.d.kube.delete_pod(self.namespace, name, uid, grace_seconds=1)
         deadline = self.d.clock() + timedelta(seconds=REPLACEMENT_GONE_SECONDS)
         while (pod := self.d.kube.get_pod(self.namespace, name)) is not None and pod["metadata"]["uid"] == uid:
+            node = pod["spec"].get("nodeName")
+            if node and not self._node_ready(node):
+                self._force_discard(pod, node)
+                return
             if self.d.clock() >= deadline:
                 raise RuntimeError(f"replacement pod {name} is still terminating")
             self._sleep(self.d.config.poll_seconds, stop)
+
+    def _node_ready(self, name: str) -> bool:
+        return any(n["metadata"]["name"] == name and scheduling.node_ready(n) for n in self.d.kube.list_nodes())
+
+    def _force_discard(self, pod: Obj, node: str) -> None:
+        """The replacement's node is not Ready (its kubelet is stopped or unreachable): nothing would ever finish
+        its deletion, and the source would stay frozen meanwhile. Its processes are killed through the node-helper
+        where it answers, and the object is removed (out of every Service); a kubelet that comes back stops the
+        containers of a pod that no longer exists."""
+        name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+        try:
+            helper = self._helpers().get(node)
+            if helper is not None:
+                self.d.helpers.freeze(helper, uid)
+                self.d.helpers.kill(helper, uid, thaw=True)
+        except HelperError as exc:
+            log.warning("%s/%s: could not kill replacement %s on node %s: %s", self.namespace, self.name, name, node,
+                        exc)
+        self.d.kube.delete_pod(self.namespace, name, uid, grace_seconds=0)
+        self._event(pod, "Warning", "ReplacementForceDeleted",
+                    f"PodMigration {self.name}: node {node} is not Ready, so its kubelet cannot stop this pod; "
+                    "its processes were killed through the node-helper where it answered and the pod was deleted")
 
     def _restart_checked(self, migration: Obj, pod: Obj, rollback: Obj) -> Obj:
         """The rollback's outcome, with reason SourceRestarted when the source's kubelet restarted or killed it
@@ -91,8 +118,8 @@ class RollbackSteps:
                 rollback = self._restart_checked(migration, source_pod, rollback)
             if touched:
                 self._cleanup(migration)
-        except OperatorStopping:
-            raise  # not a failed rollback step: the operator exits, the next run resumes the rollback
+        except (OperatorStopping, StaleStatus):
+            raise  # not a failed rollback step: the operator exits, or another writer moved the status on
         except Exception as exc:
             message = api_message(exc) if status_code(exc) else str(exc)
             log.warning("%s/%s: rollback step failed: %s", self.namespace, self.name, message)
