@@ -24,6 +24,8 @@ NAMESPACE = os.environ.get("PM_E2E_NAMESPACE", "default")
 OPERATOR_NAMESPACE = os.environ.get("PM_E2E_OPERATOR_NAMESPACE", "podmigration-system")
 GROUP, VERSION, PLURAL = "podmigration.dev", "v1alpha1", "podmigrations"
 TERMINAL = {"Succeeded", "Failed", "Cancelled"}
+# The node-helper's archive store (chart value nodeHelper.workDir, inside the kubelet's checkpoint directory).
+ARCHIVES = "/var/lib/kubelet/checkpoints/podmigration/archives"
 
 
 def node_exec(node: str, *cmd: str, stdin: bytes | None = None, check: bool = True) -> bytes:
@@ -121,7 +123,7 @@ def finished_migration(custom: client.CustomObjectsApi, name: str, timeout: floa
 def leftovers(node: str) -> list[str]:
     """Checkpoint archives and checkpoint images a migration could leave on a node."""
     out = node_exec(node, "sh", "-c",
-                    "ls /var/lib/podmigration/archives /var/lib/kubelet/checkpoints 2>/dev/null | grep -v ':$' || true;"
+                    f"ls {ARCHIVES} 2>/dev/null; ls -I podmigration /var/lib/kubelet/checkpoints 2>/dev/null || true;"
                     "buildah images --format '{{.Name}}' 2>/dev/null | grep podmigration-checkpoint || true")
     return [line for line in out.decode().split() if line]
 

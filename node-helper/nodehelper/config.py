@@ -23,7 +23,7 @@ class Config:
     node_ip: str
     port: int = 9443
     tls_dir: Path = Path("/etc/podmigration/tls")
-    work_dir: Path = Path("/var/lib/podmigration")
+    work_dir: Path = Path("/var/lib/kubelet/checkpoints/podmigration")
     kubelet_port: int = 10250
     kubelet_checkpoint_dir: Path = Path("/var/lib/kubelet/checkpoints")
     kubelet_ca_file: Path = SERVICE_ACCOUNT_DIR / "ca.crt"
