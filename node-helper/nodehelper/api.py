@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import logging
 import os
@@ -22,7 +23,7 @@ from .criuimage import ImageError
 from .criustats import read_dump_stats
 from .errors import ArchiveTooLarge, BadRequest, HelperError, NotFound, UpstreamError
 from .freezer import Freezer
-from .images import Images, checkpoint_image_name
+from .images import Images, checkpoint_image_name, staged_bytes
 from .kubelet import Kubelet
 from .openfiles import MAX_OPEN_FILES, read_open_files
 from .progress import Progress
@@ -79,7 +80,9 @@ class Helper:
         self.store.require_space(archive_id, expected)
         self.store.space.require(self.kubelet.checkpoint_dir, expected, f"checkpoint {archive_id} by the kubelet")
         started = time.monotonic()
-        kubelet_archive = self.kubelet.checkpoint(namespace, pod, container, timeout)
+        written = functools.partial(self.kubelet.written_bytes, pod, namespace, container, time.time() - 1)
+        with self.progress.measuring(archive_id, "checkpoint", expected, written):
+            kubelet_archive = self.kubelet.checkpoint(namespace, pod, container, timeout)
         seconds = time.monotonic() - started
         try:
             info = self.store.adopt(archive_id, kubelet_archive)
@@ -206,9 +209,12 @@ class Helper:
         self.store.check_size(archive_id, size)
         if self.images.discard_checkpoint_image(image):
             log.info("removed existing checkpoint image %s before building it again", image)
-        self.images.build_checkpoint_image(
-            self.store.path(archive_id), container, image, sha256=sha256, size=size, scratch=self.scratch_dir
-        )
+        with tempfile.TemporaryDirectory(dir=self.scratch_dir) as scratch, self.progress.measuring(
+            archive_id, "image", size, functools.partial(staged_bytes, Path(scratch))
+        ):
+            self.images.build_checkpoint_image(
+                self.store.path(archive_id), container, image, sha256=sha256, size=size, scratch=Path(scratch)
+            )
         log.info(
             "built checkpoint image %s from archive %s (%d bytes, sha256 verified) for container %s in %.3fs",
             image,

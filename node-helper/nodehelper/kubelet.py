@@ -64,19 +64,35 @@ class Kubelet:
             self.discard_unreported(names[1], names[0], names[2], since)
             raise
 
+    def _archives_of(self, pod: str, namespace: str, container: str) -> list[Path]:
+        """This container's archives in the checkpoint directory; OSError when it cannot be listed."""
+        prefix = f"checkpoint-{pod}_{namespace}-{container}-"
+        return [
+            path
+            for path in sorted(self.checkpoint_dir.iterdir())
+            if path.name.startswith(prefix) and _ARCHIVE_TIME.fullmatch(path.name[len(prefix) :])
+        ]
+
+    def written_bytes(self, pod: str, namespace: str, container: str, since: float) -> int:
+        """Bytes of this container's archive written since `since` so far: CRI-O tars the dump straight into the
+        checkpoint directory, so its size is how far a running checkpoint is (0 while CRIU still dumps)."""
+        try:
+            sizes = [st.st_size for st in map(Path.lstat, self._archives_of(pod, namespace, container))
+                     if stat.S_ISREG(st.st_mode) and st.st_mtime >= since]
+        except OSError:
+            return 0  # an archive moved away between the listing and its stat: the step is past writing
+        return max(sizes, default=0)
+
     def discard_unreported(self, pod: str, namespace: str, container: str, since: float) -> list[str]:
         """Deletes this container's archives the kubelet wrote since `since`; returns their names."""
-        prefix = f"checkpoint-{pod}_{namespace}-{container}-"
         removed = []
         try:
-            entries = sorted(self.checkpoint_dir.iterdir())
+            entries = self._archives_of(pod, namespace, container)
         except OSError as exc:
             log.warning("cannot list %s to delete an unreported checkpoint: %s", self.checkpoint_dir, exc)
             return removed
         for path in entries:
             name = path.name
-            if not name.startswith(prefix) or not _ARCHIVE_TIME.fullmatch(name[len(prefix) :]):
-                continue
             try:
                 st = path.lstat()
                 if not stat.S_ISREG(st.st_mode) or st.st_mtime < since:
