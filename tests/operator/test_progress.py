@@ -46,7 +46,8 @@ def test_each_archive_step_ends_with_all_bytes_done(world, monkeypatch):
     monkeypatch.setattr(kube, "patch_migration_status", recording)
     migration, _ = start(world, targetNode="worker-2")
     steps = [(p["step"], p["item"], p["bytesDone"], p["bytesExpected"]) for p in written]
-    assert steps == [(step, item, 1000, 1000) for step in ("checkpoint", "transfer", "image") for item in ("app", "side")]
+    assert steps == [(step, item, 1000, 1000)
+                     for step in ("checkpoint", "transfer", "image") for item in ("app", "side")]
     assert written[2]["bytesPerSecond"] == 10000  # the send's bytes over its seconds
     done = migration["status"]["progress"]
     assert done == written[-1] and done["item"] and done["updatedAt"].endswith("Z")
