@@ -22,6 +22,7 @@ from .containers import Containers
 from .criuimage import ImageError
 from .criustats import read_dump_stats
 from .errors import ArchiveTooLarge, BadRequest, HelperError, NotFound, UpstreamError
+from .follow import GrowingFileHash
 from .freezer import Freezer
 from .images import Images, checkpoint_image_name, staged_bytes
 from .kubelet import Kubelet
@@ -79,13 +80,18 @@ class Helper:
         self.store.refuse_larger(archive_id, expected, "the expected checkpoint")
         self.store.require_space(archive_id, expected)
         self.store.space.require(self.kubelet.checkpoint_dir, expected, f"checkpoint {archive_id} by the kubelet")
-        started = time.monotonic()
-        written = functools.partial(self.kubelet.written_bytes, pod, namespace, container, time.time() - 1)
-        with self.progress.measuring(archive_id, "checkpoint", expected, written):
-            kubelet_archive = self.kubelet.checkpoint(namespace, pod, container, timeout)
-        seconds = time.monotonic() - started
+        started, since = time.monotonic(), time.time() - 1
+        written = functools.partial(self.kubelet.written_bytes, pod, namespace, container, since)
+        follower = GrowingFileHash(functools.partial(self.kubelet.writing, pod, namespace, container, since))
         try:
-            info = self.store.adopt(archive_id, kubelet_archive)
+            with self.progress.measuring(archive_id, "checkpoint", expected, written):
+                kubelet_archive = self.kubelet.checkpoint(namespace, pod, container, timeout)
+            seconds = time.monotonic() - started
+            digest = follower.finish(kubelet_archive)  # the rest of the hash counts as taking the archive in
+        finally:
+            follower.close()
+        try:
+            info = self.store.adopt(archive_id, kubelet_archive, digest)
             adopted = time.monotonic() - started - seconds
         except FileNotFoundError:
             raise HelperError(
@@ -112,7 +118,7 @@ class Helper:
         if len(result["openFiles"]) >= MAX_OPEN_FILES:
             log.warning("archive %s: open files listed only up to %d", archive_id, MAX_OPEN_FILES)
         log.info(
-            "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs (then moved in and hashed in %.3fs, read in "
+            "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs (then moved in %s in %.3fs, read in "
             "%.3fs), frozen %s us, %d open files",
             namespace,
             pod,
@@ -120,6 +126,7 @@ class Helper:
             archive_id,
             info.bytes,
             seconds,
+            "and hashed" if digest is None else "(hashed while written)",
             adopted,
             time.monotonic() - started - seconds - adopted,
             result["stats"].get("frozen_time"),

@@ -73,15 +73,23 @@ class Kubelet:
             if path.name.startswith(prefix) and _ARCHIVE_TIME.fullmatch(path.name[len(prefix) :])
         ]
 
-    def written_bytes(self, pod: str, namespace: str, container: str, since: float) -> int:
-        """Bytes of this container's archive written since `since` so far: CRI-O tars the dump straight into the
-        checkpoint directory, so its size is how far a running checkpoint is (0 while CRIU still dumps)."""
+    def writing(self, pod: str, namespace: str, container: str, since: float) -> Path | None:
+        """This container's newest archive written since `since`, if there is one yet: CRI-O tars the dump
+        straight into the checkpoint directory, with one sequential copy into a new file."""
         try:
-            sizes = [st.st_size for st in map(Path.lstat, self._archives_of(pod, namespace, container))
-                     if stat.S_ISREG(st.st_mode) and st.st_mtime >= since]
+            found = [path for path in self._archives_of(pod, namespace, container)
+                     if stat.S_ISREG((st := path.lstat()).st_mode) and st.st_mtime >= since]
         except OSError:
-            return 0  # an archive moved away between the listing and its stat: the step is past writing
-        return max(sizes, default=0)
+            return None  # an archive moved away between the listing and its stat: the step is past writing
+        return found[-1] if found else None
+
+    def written_bytes(self, pod: str, namespace: str, container: str, since: float) -> int:
+        """How far a running checkpoint is: the size of the archive being written (0 while CRIU still dumps)."""
+        path = self.writing(pod, namespace, container, since)
+        try:
+            return path.stat().st_size if path else 0
+        except OSError:
+            return 0
 
     def discard_unreported(self, pod: str, namespace: str, container: str, since: float) -> list[str]:
         """Deletes this container's archives the kubelet wrote since `since`; returns their names."""

@@ -152,6 +152,7 @@ class FakeKubelet:
 
     _archives_of = Kubelet._archives_of
     written_bytes = Kubelet.written_bytes
+    writing = Kubelet.writing
 
     def __init__(self, checkpoint_dir: Path, files_img: bytes | None = FILES_IMG) -> None:
         self.checkpoint_dir = checkpoint_dir
