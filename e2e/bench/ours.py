@@ -14,7 +14,7 @@ from .results import OURS, Measurement
 from .workload import Serving, Workload, remove, serving
 
 TIMEOUT_SECONDS = 1800  # the PodMigration's own timeout: 4 GiB moves must not be cut by the 300 s default
-ARCHIVES = "/var/lib/podmigration/archives"  # the node-helper's, see e2elib.leftovers
+ARCHIVES = lib.ARCHIVES
 CHECKPOINT_IMAGES = "localhost/podmigration-checkpoint"
 
 

@@ -24,6 +24,10 @@ NAMESPACE = os.environ.get("PM_E2E_NAMESPACE", "default")
 OPERATOR_NAMESPACE = os.environ.get("PM_E2E_OPERATOR_NAMESPACE", "podmigration-system")
 GROUP, VERSION, PLURAL = "podmigration.dev", "v1alpha1", "podmigrations"
 TERMINAL = {"Succeeded", "Failed", "Cancelled"}
+# The node-helper's archive store (chart value nodeHelper.workDir, inside the kubelet's checkpoint directory).
+ARCHIVES = "/var/lib/kubelet/checkpoints/podmigration/archives"
+#: The helper's work directory (the chart's nodeHelper.workDir), inside the kubelet's checkpoint directory.
+WORK_DIR = ARCHIVES.rsplit("/", 1)[0]
 
 
 def node_exec(node: str, *cmd: str, stdin: bytes | None = None, check: bool = True) -> bytes:
@@ -124,7 +128,8 @@ def leftovers(node: str) -> list[str]:
     on a node."""
     out = node_exec(node, "sh", "-c",
                     # files only, at any depth: a helper's own (empty) directories there are not leftovers
-                    "find /var/lib/podmigration/archives /var/lib/kubelet/checkpoints -type f 2>/dev/null || true;"
+                    f"find {ARCHIVES} -type f 2>/dev/null; find /var/lib/kubelet/checkpoints -path {WORK_DIR} -prune "
+                    "-o -type f -print 2>/dev/null || true;"
                     "buildah images --format '{{.Name}}' 2>/dev/null | grep podmigration-checkpoint || true;"
                     # cgroup v1 freezer and cgroup v2: a pod left frozen (on this cluster the nodes share one tree)
                     "find /sys/fs/cgroup -name freezer.state -path '*pod*' -exec grep -lxE 'FROZEN|FREEZING' {} + "

@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from e2elib import (GROUP, NAMESPACE, OPERATOR_NAMESPACE, OPERATOR_SELECTOR, PLURAL, SOURCE_NODE, TARGET_NODE,
+from e2elib import (ARCHIVES, GROUP, NAMESPACE, OPERATOR_NAMESPACE, OPERATOR_SELECTOR, PLURAL, SOURCE_NODE, TARGET_NODE,
                     VERSION, counter_pod, create_service, finished_migration, leftovers, node_exec, read_counter,
                     running_pod, start_migration, wait_for)
 
@@ -193,7 +193,7 @@ def helpers_ready(core) -> None:
 
 def upload_under_way(node: str, uid: str) -> bool:
     """A partial archive of this migration is being written on the node: the transfer streams."""
-    out = node_exec(node, "sh", "-c", f"ls -A /var/lib/podmigration/archives | grep '^\\.{uid}-.*\\.part$' || true")
+    out = node_exec(node, "sh", "-c", f"ls -A {ARCHIVES} | grep '^\\.{uid}-.*\\.part$' || true")
     return bool(out.strip())
 
 

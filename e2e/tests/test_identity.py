@@ -24,12 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes import client
 
-from e2elib import (NAMESPACE, OPERATOR_NAMESPACE, SOURCE_NODE, TARGET_NODE, assert_rolled_back, counter_pod,
+from e2elib import (ARCHIVES, NAMESPACE, OPERATOR_NAMESPACE, SOURCE_NODE, TARGET_NODE, assert_rolled_back, counter_pod,
                     finished_migration, node_exec, operator_pods, read_counter, running_pod, start_migration)
 
 HELPER_SELECTOR = "app.kubernetes.io/name=podmigration-node-helper"
 OPERATOR_CN = "system:podmigration:operator"
-ARCHIVES = "/var/lib/podmigration/archives"
 
 # Runs in a pod: makes the calls in argv[1] ([method, url, body, headers]) with an identity and prints
 # [[status, answer], ...]; status 0: the connection failed (the answer says why).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import logging
 import os
@@ -22,9 +23,10 @@ from .containers import Containers
 from .criuimage import ImageError
 from .criustats import read_dump_stats
 from .errors import ArchiveTooLarge, BadRequest, HelperError, NotFound, UpstreamError
+from .follow import GrowingFileHash
 from .freezer import Freezer
 from .grants import Grants
-from .images import Images, checkpoint_image_name
+from .images import Images, checkpoint_image_name, staged_bytes
 from .kubelet import Kubelet
 from .openfiles import MAX_OPEN_FILES, read_open_files
 from .progress import Progress
@@ -81,11 +83,18 @@ class Helper:
         self.store.refuse_larger(archive_id, expected, "the expected checkpoint")
         self.store.require_space(archive_id, expected)
         self.store.space.require(self.kubelet.checkpoint_dir, expected, f"checkpoint {archive_id} by the kubelet")
-        started = time.monotonic()
-        kubelet_archive = self.kubelet.checkpoint(namespace, pod, container, timeout)
-        seconds = time.monotonic() - started
+        started, since = time.monotonic(), time.time() - 1
+        written = functools.partial(self.kubelet.written_bytes, pod, namespace, container, since)
+        follower = GrowingFileHash(functools.partial(self.kubelet.writing, pod, namespace, container, since))
         try:
-            info = self.store.adopt(archive_id, kubelet_archive)
+            with self.progress.measuring(archive_id, "checkpoint", expected, written):
+                kubelet_archive = self.kubelet.checkpoint(namespace, pod, container, timeout)
+            seconds = time.monotonic() - started
+            digest = follower.finish(kubelet_archive)  # the rest of the hash counts as taking the archive in
+        finally:
+            follower.close()
+        try:
+            info = self.store.adopt(archive_id, kubelet_archive, digest)
             adopted = time.monotonic() - started - seconds
         except FileNotFoundError:
             raise HelperError(
@@ -112,7 +121,7 @@ class Helper:
         if len(result["openFiles"]) >= MAX_OPEN_FILES:
             log.warning("archive %s: open files listed only up to %d", archive_id, MAX_OPEN_FILES)
         log.info(
-            "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs (then moved in and hashed in %.3fs, read in "
+            "checkpointed %s/%s/%s as archive %s: %d bytes in %.3fs (then moved in %s in %.3fs, read in "
             "%.3fs), frozen %s us, %d open files",
             namespace,
             pod,
@@ -120,6 +129,7 @@ class Helper:
             archive_id,
             info.bytes,
             seconds,
+            "and hashed" if digest is None else "(hashed while written)",
             adopted,
             time.monotonic() - started - seconds - adopted,
             result["stats"].get("frozen_time"),
@@ -215,9 +225,12 @@ class Helper:
         self.store.check_size(archive_id, size)
         if self.images.discard_checkpoint_image(image):
             log.info("removed existing checkpoint image %s before building it again", image)
-        self.images.build_checkpoint_image(
-            self.store.path(archive_id), container, image, sha256=sha256, size=size, scratch=self.scratch_dir
-        )
+        with tempfile.TemporaryDirectory(dir=self.scratch_dir) as scratch, self.progress.measuring(
+            archive_id, "image", size, functools.partial(staged_bytes, Path(scratch))
+        ):
+            self.images.build_checkpoint_image(
+                self.store.path(archive_id), container, image, sha256=sha256, size=size, scratch=Path(scratch)
+            )
         log.info(
             "built checkpoint image %s from archive %s (%d bytes, sha256 verified) for container %s in %.3fs",
             image,

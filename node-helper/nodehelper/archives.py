@@ -149,9 +149,10 @@ class ArchiveStore:
             result = fill(out)
         return ArchiveInfo(archive_id, out.bytes, out.sha256), result
 
-    def adopt(self, archive_id: str, source: Path) -> ArchiveInfo:
+    def adopt(self, archive_id: str, source: Path, sha256: str | None = None) -> ArchiveInfo:
         """Moves a file (the kubelet's checkpoint) into the store; the original is gone afterwards either way,
-        also when the move or the copy fails (it holds full process memory)."""
+        also when the move or the copy fails (it holds full process memory). `sha256`, when it was computed while
+        the file was written, is recorded as it is (a link does not change the bytes) or checked by a copy."""
         try:
             size = source.stat().st_size
             self.refuse_larger(archive_id, size, "the checkpoint")
@@ -163,13 +164,15 @@ class ArchiveStore:
                     raise
                 # Different mounts: copy (hashing on the way), then the finally below deletes the original.
                 with open(source, "rb") as f:
-                    return self.receive(archive_id, f, size=size)
+                    return self.receive(archive_id, f, expected_sha256=sha256, size=size)
         finally:
             source.unlink(missing_ok=True)
         final = self.path(archive_id)
         os.chmod(final, 0o600)
-        with open(final, "rb") as f:
-            digest = file_sha256(f)
+        digest = sha256
+        if digest is None:
+            with open(final, "rb") as f:
+                digest = file_sha256(f)
         self._write_digest(archive_id, digest)
         return ArchiveInfo(archive_id, size, digest)
 

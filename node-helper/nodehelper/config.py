@@ -29,7 +29,7 @@ class Config:
     cert_validity_seconds: int = 86400
     #: How long the start waits for the operator to sign the first certificate.
     csr_timeout_seconds: int = 300
-    work_dir: Path = Path("/var/lib/podmigration")
+    work_dir: Path = Path("/var/lib/kubelet/checkpoints/podmigration")
     kubelet_port: int = 10250
     kubelet_checkpoint_dir: Path = Path("/var/lib/kubelet/checkpoints")
     kubelet_ca_file: Path = SERVICE_ACCOUNT_DIR / "ca.crt"

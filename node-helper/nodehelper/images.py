@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -17,11 +18,28 @@ log = logging.getLogger(__name__)
 #: How skopeo (containers/image) says a blob's content is not the digest it was listed under.
 _DIGEST_MISMATCH = re.compile(r"digest did not match|digest mismatch|size mismatch", re.IGNORECASE)
 CHECKPOINT_REPO = "localhost/podmigration-checkpoint"
+#: The OCI layout's directory inside a build's scratch directory; its blob is the archive itself, linked in.
+_LAYOUT = "layout"
 
 
 def checkpoint_image_name(archive_id: str) -> str:
     """Checkpoint images are named after their archive id, so cleanup can find them by migration uid."""
     return f"{CHECKPOINT_REPO}/{validation.archive_id(archive_id)}:latest"
+
+
+def staged_bytes(scratch: Path) -> int:
+    """Bytes a checkpoint image build in `scratch` has copied so far: skopeo stages the layer in a file of its
+    --tmpdir (and hashes it) before the storage unpacks it, so this is how far the build has read the archive; the
+    unpack that follows is not counted. The layout's blob (the archive, linked in) is not counted either."""
+    total = 0
+    for root, dirs, files in os.walk(scratch):
+        dirs[:] = [d for d in dirs if d != _LAYOUT]
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass  # removed by skopeo between the listing and here
+    return total
 
 
 def _checkpoint_ref(image: str) -> str:
@@ -43,7 +61,7 @@ class Images:
         validation.container_name(container)
         ref = _checkpoint_ref(image)
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-            layout = ocilayout.write(Path(tmp) / "layout", archive, sha256, size, container)
+            layout = ocilayout.write(Path(tmp) / _LAYOUT, archive, sha256, size, container)
             try:
                 # --tmpdir: skopeo stages the layer there before storage applies it, not on the image's /var/tmp.
                 self.run(self.tools.skopeo("--tmpdir", tmp, "copy", "--quiet", layout, self.tools.storage_ref(ref)))

@@ -64,19 +64,43 @@ class Kubelet:
             self.discard_unreported(names[1], names[0], names[2], since)
             raise
 
+    def _archives_of(self, pod: str, namespace: str, container: str) -> list[Path]:
+        """This container's archives in the checkpoint directory; OSError when it cannot be listed."""
+        prefix = f"checkpoint-{pod}_{namespace}-{container}-"
+        return [
+            path
+            for path in sorted(self.checkpoint_dir.iterdir())
+            if path.name.startswith(prefix) and _ARCHIVE_TIME.fullmatch(path.name[len(prefix) :])
+        ]
+
+    def writing(self, pod: str, namespace: str, container: str, since: float) -> Path | None:
+        """This container's newest archive written since `since`, if there is one yet: CRI-O tars the dump
+        straight into the checkpoint directory, with one sequential copy into a new file."""
+        try:
+            found = [path for path in self._archives_of(pod, namespace, container)
+                     if stat.S_ISREG((st := path.lstat()).st_mode) and st.st_mtime >= since]
+        except OSError:
+            return None  # an archive moved away between the listing and its stat: the step is past writing
+        return found[-1] if found else None
+
+    def written_bytes(self, pod: str, namespace: str, container: str, since: float) -> int:
+        """How far a running checkpoint is: the size of the archive being written (0 while CRIU still dumps)."""
+        path = self.writing(pod, namespace, container, since)
+        try:
+            return path.stat().st_size if path else 0
+        except OSError:
+            return 0
+
     def discard_unreported(self, pod: str, namespace: str, container: str, since: float) -> list[str]:
         """Deletes this container's archives the kubelet wrote since `since`; returns their names."""
-        prefix = f"checkpoint-{pod}_{namespace}-{container}-"
         removed = []
         try:
-            entries = sorted(self.checkpoint_dir.iterdir())
+            entries = self._archives_of(pod, namespace, container)
         except OSError as exc:
             log.warning("cannot list %s to delete an unreported checkpoint: %s", self.checkpoint_dir, exc)
             return removed
         for path in entries:
             name = path.name
-            if not name.startswith(prefix) or not _ARCHIVE_TIME.fullmatch(name[len(prefix) :]):
-                continue
             try:
                 st = path.lstat()
                 if not stat.S_ISREG(st.st_mode) or st.st_mtime < since:

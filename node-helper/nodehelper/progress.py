@@ -1,12 +1,12 @@
-"""Bytes done of the archive streams running now, by archive id, for `GET /v1/progress/<id>`: the operator polls
-it while its (blocking) send call runs, so a long transfer shows how far it is."""
+"""Bytes done of the archive steps running now, by archive id, for `GET /v1/progress/<id>`: the operator polls it
+while its (blocking) call runs (checkpoint, send, image build), so a long step shows how far it is."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import validation
@@ -24,12 +24,25 @@ class Progress:
     @contextlib.contextmanager
     def reading(self, archive_id: str, step: str, expected: int, source: Reader) -> Iterator[Reader]:
         """Yields `source` wrapped so every read counts as done for `archive_id` during the block."""
+        with self._entry(archive_id, step, expected, None) as entry:
+            yield _Counting(source, self, entry)
+
+    @contextlib.contextmanager
+    def measuring(self, archive_id: str, step: str, expected: int, measure: Callable[[], int]) -> Iterator[None]:
+        """For a step whose bytes another process writes (the kubelet's checkpoint, skopeo's copy): `measure` is
+        asked for the bytes done when someone asks, never in between."""
+        with self._entry(archive_id, step, expected, measure):
+            yield
+
+    @contextlib.contextmanager
+    def _entry(self, archive_id: str, step: str, expected: int, measure: Callable[[], int] | None
+               ) -> Iterator[dict[str, Any]]:
         entry = {"id": archive_id, "step": step, "bytesDone": 0, "bytesExpected": expected,
-                 "started": time.monotonic()}
+                 "started": time.monotonic(), "measure": measure}
         with self._lock:
             self._running[archive_id] = entry
         try:
-            yield _Counting(source, self, entry)
+            yield entry
         finally:
             with self._lock:
                 if self._running.get(archive_id) is entry:
@@ -44,7 +57,10 @@ class Progress:
         with self._lock:
             entry = dict(self._running.get(archive_id) or {})
         if not entry:
-            raise NotFound(f"no stream of archive {archive_id} is running on this node")
+            raise NotFound(f"no step on archive {archive_id} is running on this node")
+        measure = entry.pop("measure")
+        if measure is not None:
+            entry["bytesDone"] = measure()
         seconds = time.monotonic() - entry.pop("started")
         entry["seconds"] = round(seconds, 3)
         entry["bytesPerSecond"] = int(entry["bytesDone"] / seconds) if seconds > 0 else 0

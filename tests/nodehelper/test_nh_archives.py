@@ -146,6 +146,23 @@ def test_adopt_across_mounts_copies_and_deletes_the_original(tmp_path: Path, mon
     assert store.path("uid-app").read_bytes() == DATA and mode(store.path("uid-app")) == 0o600
 
 
+def test_adopt_records_a_digest_computed_while_written_and_a_copy_checks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = tmp_path / "checkpoint-web_default-app-2025-01-01T00:00:00Z.tar"
+    original.write_bytes(DATA)
+    store = ArchiveStore(tmp_path / "archives")
+    monkeypatch.setattr(archives, "file_sha256", lambda f: pytest.fail("hashed again after the link"))
+    assert store.adopt("uid-app", original, SHA).sha256 == SHA == store.info("uid-app").sha256
+    monkeypatch.undo()
+    # Across mounts the copy hashes anyway and refuses a digest that is not the file's: nothing kept.
+    original.write_bytes(DATA)
+    monkeypatch.setattr(archives.os, "link", _cross_device)
+    with pytest.raises(ChecksumMismatch):
+        store.adopt("uid-other", original, "0" * 64)
+    assert not original.exists() and not store.path("uid-other").exists()
+
+
 def test_adopt_deletes_the_original_when_the_copy_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = tmp_path / "checkpoint-web_default-app-2025-01-01T00:00:00Z.tar"
     original.write_bytes(DATA)

@@ -7,7 +7,7 @@ import pytest
 from nodehelper.commands import CommandError, Tools, run
 from nodehelper.containers import Containers
 from nodehelper.errors import BadRequest, ChecksumMismatch, HelperError
-from nodehelper.images import Images, checkpoint_image_name
+from nodehelper.images import Images, checkpoint_image_name, staged_bytes
 
 TOOLS = Tools(
     "unix:///var/run/crio/crio.sock", Path("/var/lib/containers/storage"), Path("/run/containers/storage"), "overlay"
@@ -78,6 +78,30 @@ def test_checkpoint_image_is_the_archive_as_one_layer_copied_in_by_skopeo(tmp_pa
     assert runner.config["rootfs"] == {"type": "layers", "diff_ids": [f"sha256:{sha}"]}
     assert runner.layer_inode == archive.stat().st_ino, "the layer is the archive linked in, not a copy"
     assert list(tmp_path.iterdir()) == [archive.parent], "the temporary layout is removed"
+
+
+class Stager(FakeRunner):
+    """Stages part of the layer in --tmpdir as skopeo's storage destination does, and reads the progress then."""
+
+    def __call__(self, argv: Sequence[str]) -> str:
+        staging = Path(argv[2]) / "container_images_storage123"
+        staging.mkdir()
+        (staging / "1").write_bytes(b"x" * 700)
+        self.seen = staged_bytes(self.scratch)
+        return super().__call__(argv)
+
+
+def test_the_build_progress_is_what_skopeo_staged_not_the_linked_archive(tmp_path: Path) -> None:
+    archive, sha, size = _archive(tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    runner = Stager()
+    runner.scratch = scratch
+    Images(TOOLS, runner).build_checkpoint_image(
+        archive, "app", checkpoint_image_name("m-app"), sha256=sha, size=size, scratch=scratch
+    )
+    assert runner.seen == 700 and size > 700
+    assert staged_bytes(scratch) == 0, "nothing is left staged"
 
 
 def test_a_layer_skopeo_finds_changed_is_a_checksum_mismatch(tmp_path: Path) -> None:

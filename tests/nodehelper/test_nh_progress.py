@@ -6,9 +6,16 @@ import io
 import ssl
 from pathlib import Path
 
+import pytest
 from nhtestlib import RunningHelper
+from nodehelper.errors import NotFound
 from nodehelper.progress import Progress
 from test_nh_server import call, ctx  # noqa: F401  (ctx is a fixture)
+
+
+def assert_gone(progress: Progress, archive_id: str) -> None:
+    with pytest.raises(NotFound):
+        progress.get(archive_id)
 
 
 def test_reading_counts_bytes_and_forgets_the_stream_when_it_ends() -> None:
@@ -20,12 +27,17 @@ def test_reading_counts_bytes_and_forgets_the_stream_when_it_ends() -> None:
         assert now["seconds"] >= 0 and now["bytesPerSecond"] >= 0
         reader.read()
         assert progress.get("mig1-app")["bytesDone"] == 10
-    try:
-        progress.get("mig1-app")
-    except Exception as exc:  # noqa: BLE001
-        assert getattr(exc, "status", None) == 404
-    else:
-        raise AssertionError("an ended stream must be gone")
+    assert_gone(progress, "mig1-app")
+
+
+def test_measuring_asks_for_the_bytes_done_when_asked_and_forgets_the_step_when_it_ends() -> None:
+    progress, written = Progress(), [0]
+    with progress.measuring("mig1-app", "image", 10, lambda: written[0]):
+        assert progress.get("mig1-app")["bytesDone"] == 0
+        written[0] = 7
+        now = progress.get("mig1-app")
+        assert (now["step"], now["bytesDone"], now["bytesExpected"]) == ("image", 7, 10) and "measure" not in now
+    assert_gone(progress, "mig1-app")
 
 
 def test_progress_endpoint_answers_while_the_workers_are_busy(
@@ -34,7 +46,7 @@ def test_progress_endpoint_answers_while_the_workers_are_busy(
     source = RunningHelper(tmp_path / "source", pki["node"], max_workers=1)
     try:
         status, body = call(source, "GET", "/v1/progress/mig1-app", ctx=ctx)
-        assert status == 404 and "no stream of archive mig1-app" in body["error"]
+        assert status == 404 and "no step on archive mig1-app" in body["error"]
         assert call(source, "GET", "/v1/progress/Bad_Id", ctx=ctx)[0] == 400
         with source.server.worker(), source.helper.progress.reading("mig1-app", "transfer", 3, io.BytesIO(b"abc")) as r:
             r.read(1)  # the one worker is taken, as by the send whose progress is asked

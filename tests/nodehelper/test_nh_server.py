@@ -17,6 +17,8 @@ import pytest
 from nhtestlib import DUMP, FILES_IMG, RunningHelper, build_archive, field_bytes, grant, stats_image
 from nodehelper import authz, tlsconfig
 from nodehelper.errors import UpstreamError
+from nodehelper.kubelet import Kubelet
+from nodehelper.progress import Progress
 from nodehelper.transfer import DECODED_LENGTH_HEADER
 
 # Compressible but not trivial: text with random bytes mixed in, several MiB.
@@ -157,15 +159,26 @@ def test_send_to_peer_that_refuses_reports_its_error(
 
 
 class FakeKubelet:
+    """Writes an archive as CRI-O does for the kubelet; `progress`, when set, is read right after the write, as
+    an operator's poll during the call would."""
+
+    _archives_of = Kubelet._archives_of
+    written_bytes = Kubelet.written_bytes
+    writing = Kubelet.writing
+
     def __init__(self, checkpoint_dir: Path, files_img: bytes | None = FILES_IMG) -> None:
         self.checkpoint_dir = checkpoint_dir
         self.files_img = files_img
         self.calls: list[tuple[str, str, str, int]] = []
+        self.progress: tuple[Progress, str] | None = None
+        self.seen: list[dict[str, Any]] = []
 
     def checkpoint(self, namespace: str, pod: str, container: str, timeout_seconds: int) -> Path:
         self.calls.append((namespace, pod, container, timeout_seconds))
         path = self.checkpoint_dir / f"checkpoint-{pod}_{namespace}-{container}-2025-01-01T00:00:00Z.tar"
         build_archive(path, stats_image(field_bytes(1, DUMP)), files_img=self.files_img)
+        if self.progress:
+            self.seen.append(self.progress[0].get(self.progress[1]))
         return path
 
 
@@ -175,10 +188,14 @@ def test_checkpoint_moves_kubelet_archive_and_reports_stats(
     source, _ = helpers
     (tmp_path / "kubelet").mkdir()
     kubelet = FakeKubelet(tmp_path / "kubelet")
+    kubelet.progress = (source.helper.progress, "mig1-app")
     source.helper.kubelet = kubelet  # type: ignore[assignment]
     request = {"namespace": "default", "pod": "web", "container": "app", "id": "mig1-app", "timeoutSeconds": 30}
     status, body = call(source, "POST", "/v1/checkpoint", request, ctx=ctx)
     assert status == 200, body
+    # While the kubelet's call ran, the progress of the step was the archive written so far.
+    assert [(p["step"], p["bytesDone"], p["bytesExpected"]) for p in kubelet.seen] == \
+        [("checkpoint", body["bytes"], 0)]
     assert kubelet.calls == [("default", "web", "app", 30)]
     assert list((tmp_path / "kubelet").iterdir()) == []  # the kubelet's copy is gone
     archive = source.store.path("mig1-app")

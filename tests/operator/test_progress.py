@@ -33,12 +33,24 @@ def test_watched_raises_what_the_call_raises():
         progress.watched(lambda: (_ for _ in ()).throw(ValueError("refused")), dict, print, interval=0.01)
 
 
-def test_a_migration_ends_its_transfer_with_all_bytes_done(world):
+def test_each_archive_step_ends_with_all_bytes_done(world, monkeypatch):
+    written = []
+    kube = world[0]
+    patch = kube.patch_migration_status
+
+    def recording(namespace, name, status, resource_version=None):
+        if status.get("progress"):
+            written.append(status["progress"])
+        return patch(namespace, name, status, resource_version)
+
+    monkeypatch.setattr(kube, "patch_migration_status", recording)
     migration, _ = start(world, targetNode="worker-2")
+    steps = [(p["step"], p["item"], p["bytesDone"], p["bytesExpected"]) for p in written]
+    assert steps == [(step, item, 1000, 1000)
+                     for step in ("checkpoint", "transfer", "image") for item in ("app", "side")]
+    assert written[2]["bytesPerSecond"] == 10000  # the send's bytes over its seconds
     done = migration["status"]["progress"]
-    assert (done["step"], done["bytesDone"], done["bytesExpected"], done["bytesPerSecond"]) == \
-        ("transfer", 1000, 1000, 10000)
-    assert done["item"] and done["updatedAt"].endswith("Z")
+    assert done == written[-1] and done["item"] and done["updatedAt"].endswith("Z")
 
 
 def test_progress_entry():

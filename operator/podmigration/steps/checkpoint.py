@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from .. import api, faults, fencing, owners, phases, volumes
 from ..helperclient import Helper
 from ..kube import status_code
 from ..runtime import Obj, Interrupt, StopFlag
+from .watching import WatchedCalls
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ def criu_stats(raw: Obj) -> Obj:
     return {_camel(k): v for k, v in (raw or {}).items() if isinstance(v, (int, float))}
 
 
-class CheckpointSteps:
+class CheckpointSteps(WatchedCalls):
     """The checkpoint step(s) of MigrationRunner (mixed into it; ``self`` is the runner)."""
 
     def _fence(self, migration: Obj, pod: Obj) -> Obj:
@@ -73,16 +75,19 @@ class CheckpointSteps:
         containers: list[Obj] = []
         open_files: dict[str, list[Obj]] = {}
         for container in pod["spec"]["containers"]:
-            result = self.d.helpers.checkpoint(source, self.namespace, pod["metadata"]["name"], container["name"],
-                                               api.checkpoint_id(uid, container["name"]),
-                                               timeout=self._remaining(migration))
+            archive = api.checkpoint_id(uid, container["name"])
+            dump = functools.partial(self.d.helpers.checkpoint, source, self.namespace, pod["metadata"]["name"],
+                                     container["name"], archive, timeout=self._remaining(migration))
+            migration, result = self._watched(migration, source, archive, "checkpoint", container["name"], dump)
             migration = faults.reached(self, migration, faults.CHECKPOINTED, stop)
             open_files[container["name"]] = result.get("openFiles") or []
             containers.append({"name": container["name"], "checkpointBytes": result.get("bytes", 0),
                                "sha256": result.get("sha256", ""), "checkpointSeconds": result.get("seconds", 0),
                                "criu": criu_stats(result.get("stats") or {})})
-            migration = self._write(migration, {"containers": containers,
-                                                "checkpointBytes": sum(c["checkpointBytes"] for c in containers)})
+            migration = self._write(migration, {
+                "containers": containers, "checkpointBytes": sum(c["checkpointBytes"] for c in containers),
+                "progress": self._done("checkpoint", container["name"], result.get("bytes", 0),
+                                       result.get("seconds") or 0)})
             self._progress(migration, f"checkpointed container {container['name']}")
         self.d.helpers.freeze(source, pod["metadata"]["uid"])
         moved = self._pack_volumes(migration, pod, source, open_files)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import time
+
 from .. import api, faults, handover, owners, phases, podspec, volumes
 from ..helperclient import Helper
 from ..runtime import Obj, Interrupt, StopFlag
+from .watching import WatchedCalls
 
 #: Waiting reasons after which a replacement container will not start by itself.
 _HOPELESS_WAITING = frozenset({"CreateContainerError", "CreateContainerConfigError", "ErrImageNeverPull",
                                "InvalidImageName", "RunContainerError", "ImageInspectError"})
 
 
-class RestoreSteps:
+class RestoreSteps(WatchedCalls):
     """The restore step(s) of MigrationRunner (mixed into it; ``self`` is the runner)."""
 
     def _restore(self, migration: Obj, stop: StopFlag) -> Obj:
@@ -22,13 +26,15 @@ class RestoreSteps:
         for container in containers:
             if container.get("image"):
                 continue
-            image = api.checkpoint_image(uid, container["name"])
-            self.d.helpers.build_checkpoint_image(target, api.checkpoint_id(uid, container["name"]),
-                                                  container["name"], image, sha256=container.get("sha256", ""),
-                                                  size=container.get("checkpointBytes", 0),
-                                                  timeout=self._remaining(migration))
+            image, archive = api.checkpoint_image(uid, container["name"]), api.checkpoint_id(uid, container["name"])
+            size, started = container.get("checkpointBytes", 0), time.monotonic()
+            build = functools.partial(self.d.helpers.build_checkpoint_image, target, archive, container["name"],
+                                      image, sha256=container.get("sha256", ""), size=size,
+                                      timeout=self._remaining(migration))
+            migration, _ = self._watched(migration, target, archive, "image", container["name"], build)
             container["image"] = image
-            migration = self._write(migration, {"containers": containers})
+            migration = self._write(migration, {"containers": containers, "progress": self._done(
+                "image", container["name"], size, time.monotonic() - started)})
         if owners.by_kind((status.get("owner") or {}).get("kind")).same_name:
             if self._source_pod(migration) is not None:
                 self._check_owner(migration)  # last moment to roll back: the source is deleted next

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
-from .. import api, phases, progress
-from ..helperclient import Helper, HelperError
+from .. import api, phases
+from ..helperclient import HelperError
 from ..runtime import Obj, StopFlag
+from .watching import WatchedCalls
 
 log = logging.getLogger(__name__)
 
 
-class TransferSteps:
+class TransferSteps(WatchedCalls):
     """The transfer step(s) of MigrationRunner (mixed into it; ``self`` is the runner)."""
 
     def _transfer(self, migration: Obj, stop: StopFlag) -> Obj:
@@ -30,7 +32,10 @@ class TransferSteps:
                     self.d.helpers.grant_archive(target, archive, source, sha256=item.get("sha256", ""),
                                                  size=item.get("checkpointBytes", item.get("bytes", 0)),
                                                  seconds=self._remaining(migration))
-                    migration, result = self._send_watched(migration, source, target, archive, item["name"])
+                    send = functools.partial(self.d.helpers.send, source, archive, target,
+                                             migration["spec"].get("compression", "zstd"),
+                                             timeout=self._remaining(migration))
+                    migration, result = self._watched(migration, source, archive, "transfer", item["name"], send)
                 except HelperError as exc:
                     if exc.status != 409:
                         raise
@@ -45,31 +50,9 @@ class TransferSteps:
                 size = result.get("bytes", 0)
                 migration = self._write(migration, {
                     key: items,
-                    "progress": progress.entry("transfer", item["name"], size, size, _per_second(result),
-                                               self.d.clock()),
+                    "progress": self._done("transfer", item["name"], size, result.get("seconds") or 0),
                     # Top level: bytes on the wire (after compression), as the CRD says; per item,
                     # transferredBytes is the archive size delivered and wireBytes what it took on the wire.
                     "transferredBytes": sum(i.get("wireBytes") or 0 for group in lists.values() for i in group)})
                 self._progress(migration, f"sent {key[:-1]} {item['name']}")
         return self._transition(migration, phases.RESTORING, message=f"restoring on {status['targetNode']}")
-
-    def _send_watched(self, migration: Obj, source: Helper, target: Helper, archive: str, item: str
-                      ) -> tuple[Obj, Obj]:
-        """The send, with status.progress written from the source helper's count every few seconds meanwhile."""
-        current = {"migration": migration}
-
-        def report(answer: Obj) -> None:
-            current["migration"] = self._write(current["migration"], {"progress": progress.entry(
-                "transfer", item, answer.get("bytesDone", 0), answer.get("bytesExpected", 0),
-                answer.get("bytesPerSecond", 0), self.d.clock())})
-
-        result = progress.watched(
-            lambda: self.d.helpers.send(source, archive, target, migration["spec"].get("compression", "zstd"),
-                                        timeout=self._remaining(migration)),
-            lambda: self.d.helpers.progress(source, archive), report)
-        return current["migration"], result
-
-
-def _per_second(result: Obj) -> int:
-    seconds = result.get("seconds") or 0
-    return int(result.get("bytes", 0) / seconds) if seconds else 0
