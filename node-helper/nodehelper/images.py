@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 #: How skopeo (containers/image) says a blob's content is not the digest it was listed under.
 _DIGEST_MISMATCH = re.compile(r"digest did not match|digest mismatch|size mismatch", re.IGNORECASE)
+#: How containers/storage says an image it listed a moment ago was removed meanwhile.
+_GONE_WHILE_LISTED = re.compile(r"image not known|no such image", re.IGNORECASE)
+_LIST_ATTEMPTS = 5
 CHECKPOINT_REPO = "localhost/podmigration-checkpoint"
 #: The OCI layout's directory inside a build's scratch directory; its blob is the archive itself, linked in.
 _LAYOUT = "layout"
@@ -99,6 +102,18 @@ class Images:
         )
 
     def _names(self) -> set[str]:
+        """Every image name in the storage. The listing reads each image it found; one removed meanwhile (another
+        migration's cleanup) fails it with "image not known", so the listing is taken again."""
+        for _ in range(_LIST_ATTEMPTS - 1):
+            try:
+                return self._listed_names()
+            except CommandError as exc:
+                if not _GONE_WHILE_LISTED.search(exc.stderr):
+                    raise
+                log.info("image listing raced with a removal (%s); listing again", exc.stderr[-200:])
+        return self._listed_names()
+
+    def _listed_names(self) -> set[str]:
         listing = json.loads(self.run(self.tools.buildah("images", "--json")) or "[]")
         return {name for entry in listing or [] for name in entry.get("names") or []}
 

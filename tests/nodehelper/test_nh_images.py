@@ -128,7 +128,7 @@ def test_checkpoint_images_must_live_under_the_cleanup_prefix(tmp_path: Path) ->
     runner = FakeRunner()
     with pytest.raises(BadRequest, match="podmigration-checkpoint"):
         Images(TOOLS, runner).build_checkpoint_image(
-            tmp_path / "a.tar", "app", "docker.io/library/busybox:latest", sha256="0" * 64, size=1, scratch=tmp_path
+            tmp_path / "a.tar", "app", "example.org/library/busybox:latest", sha256="0" * 64, size=1, scratch=tmp_path
         )
     assert runner.calls == []
 
@@ -136,11 +136,11 @@ def test_checkpoint_images_must_live_under_the_cleanup_prefix(tmp_path: Path) ->
 def test_export_and_load_use_skopeo_with_the_node_storage() -> None:
     runner = FakeRunner()
     images = Images(TOOLS, runner)
-    images.export("docker.io/library/busybox:1.36", Path("/w/tmp/x/image.tar"))
-    images.load(Path("/w/tmp/y/image.tar"), "docker.io/library/busybox:1.36")
+    images.export("example.org/library/busybox:1.36", Path("/w/tmp/x/image.tar"))
+    images.load(Path("/w/tmp/y/image.tar"), "example.org/library/busybox:1.36")
     assert runner.calls == [
-        ["skopeo", "copy", "--quiet", STORE + "docker.io/library/busybox:1.36", "oci-archive:/w/tmp/x/image.tar"],
-        ["skopeo", "copy", "--quiet", "oci-archive:/w/tmp/y/image.tar", STORE + "docker.io/library/busybox:1.36"],
+        ["skopeo", "copy", "--quiet", STORE + "example.org/library/busybox:1.36", "oci-archive:/w/tmp/x/image.tar"],
+        ["skopeo", "copy", "--quiet", "oci-archive:/w/tmp/y/image.tar", STORE + "example.org/library/busybox:1.36"],
     ]
 
 
@@ -178,13 +178,39 @@ def test_checkpoint_images_of_a_migration() -> None:
             ]
         },
         {"names": None},
-        {"names": ["docker.io/library/busybox:latest"]},
+        {"names": ["localhost/pm-counter:e2e"]},
     ]
     images = Images(TOOLS, FakeRunner({"images": json.dumps(listing)}))
     assert images.checkpoint_images("mig1") == [
         "localhost/podmigration-checkpoint/mig1-app:latest",
         "localhost/podmigration-checkpoint/mig1-side:latest",
     ]
+
+
+class RacingRunner(FakeRunner):
+    """The first `races` listings fail as buildah does when an image it listed is removed before it reads it."""
+
+    def __init__(self, listing: str, races: int, stderr: str = "locating image with ID \"ab12\": image not known"):
+        super().__init__({"images": listing})
+        self.races, self.stderr = races, stderr
+
+    def __call__(self, argv: Sequence[str]) -> str:
+        if argv[7] == "images" and self.races:
+            self.races -= 1
+            self.calls.append(list(argv))
+            raise CommandError(argv, 125, self.stderr)
+        return super().__call__(argv)
+
+
+def test_a_listing_that_races_with_a_removal_is_taken_again() -> None:
+    listing = json.dumps([{"names": ["localhost/podmigration-checkpoint/mig1-app:latest"]}])
+    runner = RacingRunner(listing, races=2)
+    assert Images(TOOLS, runner).checkpoint_images("mig1") == ["localhost/podmigration-checkpoint/mig1-app:latest"]
+    assert len(runner.calls) == 3
+    with pytest.raises(CommandError, match="image not known"):  # not forever
+        Images(TOOLS, RacingRunner(listing, races=99)).checkpoint_images("mig1")
+    with pytest.raises(CommandError, match="permission denied"):  # any other failure at once
+        Images(TOOLS, RacingRunner(listing, races=1, stderr="permission denied")).checkpoint_images("mig1")
 
 
 def test_restored_reads_crio_info_of_newest_instances() -> None:
@@ -236,4 +262,4 @@ def test_discard_checkpoint_image_removes_an_existing_one_only() -> None:
     assert Images(TOOLS, runner).discard_checkpoint_image(checkpoint_image_name("mig1-side")) is False
     assert runner.calls == [BUILDAH + ["images", "--json"]]
     with pytest.raises(BadRequest, match="podmigration-checkpoint"):
-        Images(TOOLS, FakeRunner()).discard_checkpoint_image("docker.io/library/busybox:latest")
+        Images(TOOLS, FakeRunner()).discard_checkpoint_image("example.org/library/busybox:latest")

@@ -259,14 +259,14 @@ def test_ensure_copies_missing_images_from_the_source(
     helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
 ) -> None:
     source, target = helpers
-    source.images.images = {"docker.io/library/busybox:1.36", "localhost/app:dev"}
-    target.images.images = {"docker.io/library/busybox:1.36"}
-    request = {"images": ["docker.io/library/busybox:1.36", "localhost/app:dev"], "source": source.url,
+    source.images.images = {"example.org/library/busybox:1.36", "localhost/app:dev"}
+    target.images.images = {"example.org/library/busybox:1.36"}
+    request = {"images": ["example.org/library/busybox:1.36", "localhost/app:dev"], "source": source.url,
                "sourceNode": "source"}  # fmt: skip
     assert call(source, "POST", "/v1/grants", {"image": "localhost/app:dev", "peer": "target"}, ctx=ctx)[0] == 200
     status, body = call(target, "POST", "/v1/images/ensure", request, ctx=ctx)
     assert status == 200, body
-    assert body == {"present": ["docker.io/library/busybox:1.36"], "copied": ["localhost/app:dev"]}
+    assert body == {"present": ["example.org/library/busybox:1.36"], "copied": ["localhost/app:dev"]}
     assert target.images.loaded == ["localhost/app:dev"]
     assert list((target.helper.scratch_dir).iterdir()) == [] and list(source.helper.scratch_dir.iterdir()) == []
 

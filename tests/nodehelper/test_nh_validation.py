@@ -21,9 +21,9 @@ def test_invalid_archive_ids(value: object) -> None:
     "value",
     [
         "busybox",
-        "docker.io/library/busybox:1.36",
+        "example.org/library/busybox:1.36",
         "localhost/podmigration-checkpoint/u-c:latest",
-        "quay.io/a/b@sha256:" + "a" * 64,
+        "example.net/a/b@sha256:" + "a" * 64,
     ],
 )
 def test_valid_image_refs(value: str) -> None:
