@@ -223,6 +223,10 @@ class Helper:
         started = time.monotonic()
         # The size here; the digest by skopeo while it copies the archive in as the image's layer (no extra pass).
         self.store.check_size(archive_id, size)
+        if self.images.holds_checkpoint(image, sha256):
+            log.info("checkpoint image %s already holds archive %s (sha256 %s): kept, not built again", image,
+                     archive_id, sha256)
+            return {"image": image, "reused": True}
         if self.images.discard_checkpoint_image(image):
             log.info("removed existing checkpoint image %s before building it again", image)
         with tempfile.TemporaryDirectory(dir=self.scratch_dir) as scratch, self.progress.measuring(

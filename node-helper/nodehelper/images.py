@@ -121,6 +121,16 @@ class Images:
         prefix = f"{CHECKPOINT_REPO}/{validation.archive_id(migration_uid)}-"
         return sorted(name for name in self._names() if name.startswith(prefix))
 
+    def holds_checkpoint(self, image: str, sha256: str) -> bool:
+        """Whether checkpoint image `image` exists with the archive of digest `sha256` as its one layer (the layer's
+        diff id, which the storage computed when skopeo applied it): a build asked for again, e.g. by an operator
+        replica taking over, then keeps it instead of removing an image a replacement may be starting from."""
+        ref = _checkpoint_ref(image)
+        if ref not in self._names():
+            return False
+        inspected = json.loads(self.run(self.tools.buildah("inspect", "--type", "image", ref)) or "{}")
+        return ((inspected.get("OCIv1") or {}).get("rootfs") or {}).get("diff_ids") == [f"sha256:{sha256}"]
+
     def discard_checkpoint_image(self, image: str) -> bool:
         """Removes a checkpoint image of that name before it is built again: a rebuild would only move the name,
         leaving the old image (process memory) untagged where cleanup, which goes by name, never finds it."""

@@ -162,6 +162,7 @@ class FakeImages:
         self.loaded: list[str] = []
         self.built: list[tuple[str, str]] = []
         self.dangling: list[str] = []  # images that lost their name to a rebuild: invisible to cleanup
+        self.layers: dict[str, str] = {}  # checkpoint image -> the sha256 of its one layer
 
     def build_checkpoint_image(
         self, archive: Path, container: str, image: str, *, sha256: str, size: int, scratch: Path
@@ -174,7 +175,11 @@ class FakeImages:
             self.dangling.append(image)
         self.built.append((container, image))
         self.images.add(image)
+        self.layers[image] = sha256
         return image
+
+    def holds_checkpoint(self, image: str, sha256: str) -> bool:
+        return image in self.images and self.layers.get(image) == sha256
 
     def discard_checkpoint_image(self, image: str) -> bool:
         if image not in self.images:

@@ -263,3 +263,19 @@ def test_discard_checkpoint_image_removes_an_existing_one_only() -> None:
     assert runner.calls == [BUILDAH + ["images", "--json"]]
     with pytest.raises(BadRequest, match="podmigration-checkpoint"):
         Images(TOOLS, FakeRunner()).discard_checkpoint_image("example.org/library/busybox:latest")
+
+
+def test_an_image_already_holding_the_archive_is_recognised() -> None:
+    """A build asked for again keeps the image when its one layer is the archive (what a replacement may be
+    starting from); another layer, or no such image, means a build."""
+    image = "localhost/podmigration-checkpoint/mig1-app:latest"
+    sha = "ab" * 32
+
+    def images(diff_ids: list[str]) -> Images:
+        return Images(TOOLS, FakeRunner({"images": json.dumps([{"names": [image]}]),
+                                         "inspect": json.dumps({"OCIv1": {"rootfs": {"diff_ids": diff_ids}}})}))
+
+    assert images([f"sha256:{sha}"]).holds_checkpoint(image, sha)
+    assert not images([f"sha256:{'cd' * 32}"]).holds_checkpoint(image, sha)
+    assert not images([f"sha256:{sha}", f"sha256:{'cd' * 32}"]).holds_checkpoint(image, sha)
+    assert not Images(TOOLS, FakeRunner({"images": "[]"})).holds_checkpoint(image, sha)

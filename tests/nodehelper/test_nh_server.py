@@ -308,7 +308,7 @@ def test_chunked_json_body_split_over_chunks(
     assert status == 400 and "larger than" in body["error"]
 
 
-def test_rebuilding_a_checkpoint_image_removes_the_old_one_first(
+def test_a_checkpoint_image_asked_for_again_is_kept_or_rebuilt_by_its_layer(
     helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
 ) -> None:
     _, target = helpers
@@ -316,7 +316,12 @@ def test_rebuilding_a_checkpoint_image_removes_the_old_one_first(
     image = "localhost/podmigration-checkpoint/mig1-app:latest"
     request = {"id": "mig1-app", "container": "app", "sha256": info.sha256, "bytes": info.bytes}
     assert call(target, "POST", "/v1/images/checkpoint", request, ctx=ctx) == (200, {"image": image})
-    # The operator restarted before it recorded the image and asks again.
+    # Another operator replica, or one restarted before it recorded the image, asks again: the image that holds this
+    # archive stays (a replacement may be starting from it).
+    assert call(target, "POST", "/v1/images/checkpoint", request, ctx=ctx) == (200, {"image": image, "reused": True})
+    assert target.images.built == [("app", image)] and target.images.removed == []
+    # An image of that name with another layer is removed before the build, so no untagged copy escapes cleanup.
+    target.images.layers[image] = "0" * 64
     assert call(target, "POST", "/v1/images/checkpoint", request, ctx=ctx) == (200, {"image": image})
     assert target.images.built == [("app", image), ("app", image)]
     assert target.images.removed == [image] and target.images.dangling == []
