@@ -47,6 +47,14 @@ def boundary_point(before: str | None, migration: Obj) -> str | None:
     return phase.lower() if phase and phase != before and phase.lower() in POINTS else None
 
 
+def resumed(runner: MigrationRunner, migration: Obj, stop: StopFlag) -> Obj:
+    """A runner starting in a phase stands right after that phase's boundary, as far as the work goes: its point
+    fires there if it has not yet. (With several migrations in one process, another one's crash can end the process
+    between this one's phase write and its own point.)"""
+    phase = ((migration.get("status") or {}).get("phase") or "").lower()
+    return reached(runner, migration, phase, stop) if phase in POINTS else migration
+
+
 def reached(runner: MigrationRunner, migration: Obj, point: str, stop: StopFlag) -> Obj:
     """Crash or pause here when the PodMigration asks for it; returns the migration (re-read after a pause)."""
     if not runner.d.config.fault_injection:

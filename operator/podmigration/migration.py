@@ -192,9 +192,13 @@ class MigrationRunner(PrepareSteps, CheckpointSteps, TransferSteps, RestoreSteps
             phases.RESTORING: self._restore,
             phases.FINALIZING: self._finalize,
         }
+        started = False
         while True:
             try:
                 migration = self._read()
+                if not started:
+                    started = True
+                    migration = faults.resumed(self, migration, stop)
                 status = migration.get("status") or {}
                 phase = status.get("phase")
                 if phases.is_terminal(phase):

@@ -62,6 +62,23 @@ def test_a_crash_between_the_checkpoint_and_its_record_dumps_again_on_resume(wor
     assert [c[0] for c in helpers.calls].count("checkpoint") == 3  # one lost with the crash, then both again
 
 
+def test_a_point_passed_over_by_another_migrations_crash_fires_when_the_run_resumes_there(world, exits):
+    """Another migration's crash ended the process between this one's phase write and its point: the next run
+    starts in that phase and fires the point before any work of the phase."""
+    kube, helpers, _, _, _ = world
+    with pytest.raises(Crashed):
+        _run(world, {faults.CRASH_AT: faults.CHECKPOINTED})  # stands for the other migration's crash
+    migration = kube.migrations[("default", "counter-mig")]
+    assert migration["status"]["phase"] == "Checkpointing"
+    migration["metadata"]["annotations"][faults.CRASH_AT] = "checkpointing"
+    dumps = [c[0] for c in helpers.calls].count("checkpoint")
+    with pytest.raises(Crashed):
+        _run(world, {})
+    assert kube.migrations[("default", "counter-mig")]["metadata"]["annotations"][faults.CRASHED_AT] == "checkpointing"
+    assert [c[0] for c in helpers.calls].count("checkpoint") == dumps  # before the phase's work
+    assert _run(world, {})["status"]["phase"] == "Succeeded"
+
+
 def test_a_pause_holds_until_the_pod_migration_is_deleted_then_rolls_back(world):
     kube, helpers, _, _, _ = world
 
