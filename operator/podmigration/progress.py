@@ -7,13 +7,13 @@ import concurrent.futures
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from .runtime import Obj
 from .status import format_time
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 
 #: Seconds between two progress polls (and status writes) of one running call.
