@@ -3,6 +3,7 @@ then several migrations at once, then the report, the plot and the raw figures.
 
     make bench                                                  # the local cluster; writes docs/benchmarks.*
     PYTHONPATH=e2e:e2e/tests python -m bench --quick --out DIR  # one small size, one run (what make test runs)
+    PYTHONPATH=e2e:e2e/tests python -m bench --render docs/benchmarks.json  # the report again, nothing measured
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="also run them at once with the operator's per-node limit raised to their number")
     parser.add_argument("--quick", action="store_true",
                         help="one size (64 MiB), one run, the installed limit only: proves the benchmark works")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="measure nothing: write the report and plot again from an earlier run's benchmarks.json")
     parser.add_argument("--out", type=Path, help="directory for benchmarks.md/.png/.json (default docs/; "
                         "required with --quick, whose figures are not the benchmark's)")
     args = parser.parse_args(argv)
@@ -132,9 +135,19 @@ def at_once(cluster: Cluster, args: argparse.Namespace, failures: list[str]) -> 
     return found
 
 
+def write(outcome: report.Report, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmarks.md").write_text(report.render(outcome))
+    plot.write(out / "benchmarks.png", outcome.results, outcome.sizes, outcome.patterns)
+    print(f"wrote {out}/benchmarks.md and .png", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    if args.render:
+        write(report.Report.from_json(json.loads(args.render.read_text())), args.out)
+        return
     began, started = time.monotonic(), datetime.now().astimezone()
     cluster = Cluster.connect()
     cluster.recover(timeout=600)
@@ -152,10 +165,6 @@ def main(argv: list[str] | None = None) -> None:
         parallel_size=args.parallel_size, parallel_count=args.parallel_count,
         foreign_pods=max(activity.foreign_pods, default=0), foreign_migrations=activity.foreign_migrations(cluster),
         max_load=max(activity.load, default=0.0), failures=failures)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "benchmarks.md").write_text(report.render(outcome))
-    plot.write(args.out / "benchmarks.png", results, outcome.sizes, outcome.patterns)
-    (args.out / "benchmarks.json").write_text(json.dumps(
-        {**asdict(outcome), "results": [asdict(m) for m in results],
-         "parallel": {k: [asdict(m) for m in v] for k, v in together.items()}}, indent=1) + "\n")
-    print(f"wrote {args.out}/benchmarks.md, .png and .json in {outcome.seconds / 60:.1f} min", flush=True)
+    write(outcome, args.out)
+    (args.out / "benchmarks.json").write_text(json.dumps(asdict(outcome), indent=1) + "\n")
+    print(f"wrote {args.out}/benchmarks.json; the run took {outcome.seconds / 60:.1f} min", flush=True)

@@ -3,13 +3,20 @@ judged and reproduced. Nothing in it is written by hand: `make bench` regenerate
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import e2elib as lib
 
 from . import floor, manual, parallel, targets
 from .results import COLD, FLOOR, MANUAL, METHODS, OURS, Measurement, Spread, select, spread
 from .workload import IDLE
 
 PROTOTYPE = "the schrej/podmigration-operator evaluation (stop-and-copy on a forked kubelet)"
+#: The before/after profile of a 1 GiB migration, kept by hand (one benchmark run cannot measure old code); the
+#: report carries it whole, so docs/benchmarks.md has every figure of issue 8 in one place.
+PROFILE = lib.REPO / "docs" / "benchmarks-profile.md"
 
 
 @dataclass
@@ -31,6 +38,16 @@ class Report:
     foreign_migrations: int
     max_load: float
     failures: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "Report":
+        """The report of an earlier run from its benchmarks.json, to render it again (`--render`) when the report's
+        text changes without measuring again."""
+        known = {f.name for f in fields(cls)}
+        report = cls(**{k: v for k, v in raw.items() if k in known})
+        report.results = [Measurement(**m) for m in raw["results"]]
+        report.parallel = {label: [Measurement(**m) for m in runs] for label, runs in raw["parallel"].items()}
+        return report
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -106,6 +123,16 @@ def profile_section(report: Report) -> list[str]:
             f" prober downtime {chosen.downtime:.2f} s; `status.durations`: {durations}; CRIU frozen {frozen} s."
             " Phase transitions (offsets from the creation of the PodMigration), then the lines the operator and the"
             " node-helpers logged about it:", "", "```", *chosen.trace, "```"]
+
+
+def before_after(profile: Path = PROFILE) -> list[str]:
+    """The hand-kept profile without its title, its headings (outside code blocks) one level down so they sit
+    under this report's section."""
+    lines, fenced = [], False
+    for line in profile.read_text().splitlines()[1:]:
+        fenced ^= line.startswith("```")
+        lines.append(f"#{line}" if line.startswith("#") and not fenced else line)
+    return lines
 
 
 def _what(report: Report) -> list[str]:
@@ -195,12 +222,16 @@ def render(report: Report) -> str:
         "",
         *targets_table(report),
         "",
-        "## Profile of one migration",
-        "",
-        "Where the seconds of a 1 GiB migration went before and after the changes of issue 8, step by step:"
-        " [benchmarks-profile.md](benchmarks-profile.md) (kept by hand; this run's own trace follows).",
+        "## Profile of one migration in this run",
         "",
         *profile_section(report),
+        "",
+        "## Profile of a 1 GiB migration before and after the changes of issue 8",
+        "",
+        "Copied from [benchmarks-profile.md](benchmarks-profile.md), kept by hand: old code cannot be measured by"
+        " this run.",
+        "",
+        *before_after(),
         "",
         "## Several migrations at once",
         "",

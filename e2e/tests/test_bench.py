@@ -32,3 +32,11 @@ def test_quick_benchmark_writes_its_report_and_plot(tmp_path: Path) -> None:
     assert report.count("| downtime - floor at 64 MiB |") == 2
     assert "| alone | 1 |" in report and "| 4 at once, limit " in report
     assert (tmp_path / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "### Before: commit d4f1260" in report  # the hand-kept before/after profile, carried whole
+
+    # The report written again from the run's raw figures, measuring nothing, is the same report.
+    again = subprocess.run([sys.executable, "-m", "bench", "--render", str(tmp_path / "benchmarks.json"),
+                            "--out", str(tmp_path / "again")], env=env, cwd=REPO, capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "again" / "benchmarks.md").read_text() == report
