@@ -33,6 +33,8 @@ install: image
 ## Unit tests and end-to-end tests (brings the local cluster up when needed).
 test: unit e2e
 
+# The fault suite needs the operator's test-only fault points; only this target's install turns them on.
+e2e: export PM_FAULT_INJECTION = true
 unit: venv
 	$(VENV)/bin/python -m pytest -q tests
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (or upgrades) the chart on the cluster of KUBECONFIG with the project image that
 # e2e/cluster/project-image.sh loaded, and waits until the operator and every node-helper are ready.
-# The fault suite (e2e/tests/test_faults.py) needs operator.faultInjection, which only this test install turns on.
+# PM_FAULT_INJECTION=true turns on operator.faultInjection, which the fault suite (e2e/tests/test_faults.py) needs:
+# `make e2e` sets it; the demo and the benchmark install without it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/cluster/versions.sh"; . "$here/cluster/lib.sh"; . "$here/cluster/topology.sh"
@@ -12,6 +13,6 @@ helm=$("$here/cluster/build-helm.sh")
 kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/crds/" >&2
 log "helm upgrade --install podmigration charts/podmigration (image $ref)"
 "$helm" upgrade --install podmigration "$REPO_ROOT/charts/podmigration" -n podmigration-system --create-namespace \
-  --set image.repository="${ref%:*}" --set image.tag="${ref##*:}" --set operator.faultInjection=true --wait --timeout 5m 2>&1 | grep -v "symbolic link" >&2
+  --set image.repository="${ref%:*}" --set image.tag="${ref##*:}" --set operator.faultInjection="${PM_FAULT_INJECTION:-false}" --wait --timeout 5m 2>&1 | grep -v "symbolic link" >&2
 kubectl -n podmigration-system rollout status deploy/podmigration-operator --timeout 120s >&2
 kubectl -n podmigration-system rollout status ds/podmigration-node-helper --timeout 120s >&2

@@ -28,6 +28,11 @@ def core(api: client.ApiClient) -> client.CoreV1Api:
     return client.CoreV1Api(api)
 
 
+@pytest.fixture(scope="session")
+def apps(api: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api)
+
+
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:6]

@@ -16,11 +16,6 @@ from e2elib import (NAMESPACE, OPERATOR_NAMESPACE, OPERATOR_SELECTOR, SOURCE_NOD
 OPT_IN = {"podmigration.dev/eviction": "migrate"}
 
 
-@pytest.fixture(scope="module")
-def apps(api: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(api)
-
-
 @pytest.fixture
 def workloads(core, apps, unique) -> Iterator[dict[str, str]]:
     """app label -> kind, for everything the test created; all of it is deleted afterwards and the node uncordoned."""

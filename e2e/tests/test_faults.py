@@ -3,8 +3,8 @@ stopped while restoring, the PodMigration deleted in every phase. Afterwards exa
 through its Service and with the memory it had; each migration ended with a reason (or, deleted, is gone); nothing is
 left on the nodes (archives, partial uploads, checkpoint images, frozen cgroups).
 
-The exact points come from the operator's test-only fault injection (operator/podmigration/faults.py; e2e/install.sh
-turns it on): the annotation test-crash-at makes the operator exit there once, test-pause-at holds the migration there.
+The exact points come from the operator's test-only fault injection (operator/podmigration/faults.py; `make e2e`
+installs with it on): the annotation test-crash-at makes the operator exit there once, test-pause-at holds the migration there.
 Independent migrations run at once; the operator's limits queue what does not fit.
 """
 
@@ -28,6 +28,16 @@ CRASH_AT, CRASHED_AT, PAUSE_AT, PAUSED_AT = (f"{GROUP}/test-{key}" for key in
 CRASH_POINTS = ["pending", "preparing", "checkpointing", "checkpointed", "transferring", "restoring",
                 "replacement-created", "finalizing"]
 HELPER_SELECTOR = "app.kubernetes.io/name=podmigration-node-helper"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fault_injection_on(apps) -> None:
+    """Without it the annotations do nothing and every test would wait for a crash that never comes."""
+    operator = apps.read_namespaced_deployment("podmigration-operator", OPERATOR_NAMESPACE)
+    env = {e.name: e.value for c in operator.spec.template.spec.containers for e in c.env or []}
+    if env.get("PM_FAULT_INJECTION") != "true":
+        pytest.fail("the operator runs without its test-only fault points: install with"
+                    " `PM_FAULT_INJECTION=true make install` (`make e2e` does)")
 
 
 @dataclass

@@ -17,11 +17,6 @@ MIGRATION_ANNOTATION = "podmigration.dev/migration"
 
 
 @pytest.fixture(scope="module")
-def apps(api: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(api)
-
-
-@pytest.fixture(scope="module")
 def batch(api: client.ApiClient) -> client.BatchV1Api:
     return client.BatchV1Api(api)
 
