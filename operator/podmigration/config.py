@@ -45,8 +45,6 @@ class Config:
     #: The operator's own certificate (tls.crt, tls.key) and the CA bundle (ca.crt); identity/own.py keeps it a
     #: symlink to the current issue.
     tls_dir: Path
-    #: Name the helpers' certificate must carry; empty: only the CA signature is checked.
-    helper_server_name: str
     #: Seconds between polls of the replacement pod.
     poll_seconds: float
     #: Seconds to pause between retries of Finalizing and rollback steps.
@@ -92,7 +90,6 @@ class Config:
             helper_namespace=os.environ.get("PM_HELPER_NAMESPACE") or _own_namespace(),
             helper_port=int(_number("PM_HELPER_PORT", 9443)),
             tls_dir=Path(os.environ.get("PM_TLS_DIR") or "/run/podmigration/identity/current"),
-            helper_server_name=os.environ.get("PM_HELPER_SERVER_NAME", ""),
             poll_seconds=_number("PM_POLL_SECONDS", 0.2),
             retry_seconds=_number("PM_RETRY_SECONDS", 5.0),
             max_concurrent_migrations=int(_number("PM_MAX_CONCURRENT_MIGRATIONS", 64)),

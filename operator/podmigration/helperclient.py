@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import HTTPSConnectionPool
+from urllib3.util import parse_url
 
 from .config import Config
+from .identity import helper_cn
 
 Obj = dict[str, Any]
 
@@ -67,22 +71,40 @@ def helpers_from_pods(pods: list[Obj], port: int) -> dict[str, Helper]:
     return found
 
 
+def _common_name(peer: dict[str, Any]) -> str | None:
+    return next((value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"), None)
+
+
+class _NodeCheckedPool(HTTPSConnectionPool):
+    """Checks, on every request, that the helper answering at this address holds the certificate of the node the
+    operator means to call (CN system:podmigration:node-helper:<node>), not merely one its CA signed: another
+    node's helper answering on that address (a moved IP, a compromised node) must not get that node's calls."""
+
+    #: Node address -> the CN its helper's certificate must carry (HelperClient fills it before each call; the
+    #: adapter sets it on a subclass per client).
+    expected: dict[str, str]
+
+    def _validate_conn(self, conn: Any) -> None:
+        super()._validate_conn(conn)
+        want = self.expected.get(self.host.strip("[]"))
+        got = _common_name(conn.sock.getpeercert() or {}) if conn.sock is not None else None
+        if want is not None and got != want:
+            conn.close()
+            raise ssl.SSLError(f"the helper at {self.host} presented a certificate for {got!r}, not {want!r}")
+
+
 class _HelperTLSAdapter(HTTPAdapter):
-    """Trust comes from the dedicated CA (chain always verified), not from host names.
+    """Trust comes from the dedicated CA (chain always verified) and the node's name in the certificate's CN, not
+    from host names: a helper's certificate names its node, not the node's IPs."""
 
-    One DaemonSet certificate cannot name every node IP, so by default no name is checked, as
-    the helpers do among themselves; with ``server_name`` the certificate must carry that name.
-    """
-
-    def __init__(self, server_name: str) -> None:
-        self._server_name = server_name
+    def __init__(self, expected: dict[str, str]) -> None:
+        self._pool = type("NodeCheckedPool", (_NodeCheckedPool,), {"expected": expected})
         super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["assert_hostname"] = self._server_name or False
-        if self._server_name:
-            kwargs["server_hostname"] = self._server_name
+        kwargs["assert_hostname"] = False
         super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {**self.poolmanager.pool_classes_by_scheme, "https": self._pool}
 
 
 class HelperClient:
@@ -90,8 +112,9 @@ class HelperClient:
 
     def __init__(self, config: Config) -> None:
         self._tls = config.tls_dir
+        self._expected: dict[str, str] = {}
         self._session = requests.Session()
-        self._session.mount("https://", _HelperTLSAdapter(config.helper_server_name))
+        self._session.mount("https://", _HelperTLSAdapter(self._expected))
         self._sleep = time.sleep
 
     def _call(self, helper: Helper, method: str, path: str, *, body: Obj | None = None,
@@ -99,6 +122,7 @@ class HelperClient:
         endpoint = f"{method} {path}"
         # Resolved per request: a renewal moves the link to a new directory, never rewrites one in place.
         tls = self._tls.resolve()
+        self._expected[parse_url(helper.url).host.strip("[]")] = helper_cn(helper.node)
         for attempt in range(BUSY_ATTEMPTS):
             try:
                 # verify with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.

@@ -355,7 +355,7 @@ class FakeClock:
 
 
 SERVICE = {"metadata": {"name": "counter"}, "spec": {"selector": {"app": "counter"}}}
-CONFIG = Config(helper_namespace="pm", helper_port=9443, tls_dir=None, helper_server_name="", poll_seconds=1,
+CONFIG = Config(helper_namespace="pm", helper_port=9443, tls_dir=None, poll_seconds=1,
                 retry_seconds=1, image="localhost/podmigration:test", handover_webhook="pm-statefulset-handover")
 
 

@@ -24,6 +24,7 @@ class Answers:
 def client(statuses):
     helper_client = HelperClient.__new__(HelperClient)
     helper_client._session, helper_client._tls = Answers(statuses), Path("/nonexistent")
+    helper_client._expected = {}
     helper_client.waits = []
     helper_client._sleep = helper_client.waits.append
     return helper_client

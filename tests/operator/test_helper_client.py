@@ -25,11 +25,11 @@ def tls_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("tls")
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
             "-subj", "/CN=test-ca", "-days", "1", cwd=d)
+    # As the operator signs it for worker-1's helper: the node in the CN, no IP or DNS name.
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr",
-            "-subj", "/CN=podmigration-node-helper", cwd=d)
-    (d / "ext").write_text("subjectAltName=DNS:podmigration-node-helper\n")
+            "-subj", "/CN=system:podmigration:node-helper:worker-1", cwd=d)
     openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "tls.crt", "-days", "1", "-extfile", "ext", cwd=d)
+            "-out", "tls.crt", "-days", "1", cwd=d)
     return d
 
 
@@ -70,21 +70,25 @@ def server(tls_dir, monkeypatch):
     httpd.shutdown()
 
 
-def client(tls_dir, name=""):
-    return HelperClient(Config("pm", 9443, tls_dir, name, 1, 1))
+def client(tls_dir):
+    return HelperClient(Config("pm", 9443, tls_dir, 1, 1))
 
 
-def test_mutual_tls_trusts_the_ca_not_the_ip(server, tls_dir):
+def test_mutual_tls_trusts_the_ca_and_the_node_not_the_ip(server, tls_dir):
     helper, seen = server
     assert client(tls_dir).freeze(helper, "pod-uid") == {"frozen": ["/sys/fs/cgroup/freezer/pod1"]}
-    assert seen == [("/v1/freeze", {"podUID": "pod-uid"}, "podmigration-node-helper")]  # client cert was sent
+    # The client certificate was sent (the test reuses the helper's pair as the operator's).
+    assert seen == [("/v1/freeze", {"podUID": "pod-uid"}, "system:podmigration:node-helper:worker-1")]
 
 
-def test_server_name_is_checked_when_configured(server, tls_dir):
-    helper, _ = server
-    assert client(tls_dir, "podmigration-node-helper").thaw(helper, "u")
-    with pytest.raises(HelperError, match="node-helper on worker-1: POST /v1/thaw: request failed"):
-        client(tls_dir, "someone-else").thaw(helper, "u")
+def test_another_nodes_helper_at_the_address_is_refused(server, tls_dir):
+    helper, seen = server
+    calls = client(tls_dir)
+    assert calls.thaw(helper, "u")  # the connection is kept: the check runs on every request, not once
+    with pytest.raises(HelperError, match="node-helper on worker-2: POST /v1/thaw: request failed.*"
+                                          "certificate for 'system:podmigration:node-helper:worker-1'"):
+        calls.thaw(Helper("worker-2", helper.url, True), "u")
+    assert [path for path, _, _ in seen] == ["/v1/thaw"]  # nothing reached the wrong helper
 
 
 def test_helper_error_message_reaches_the_user(server, tls_dir):
