@@ -124,13 +124,15 @@ def finished_migration(custom: client.CustomObjectsApi, name: str, timeout: floa
 
 
 def leftovers(node: str) -> list[str]:
-    """Checkpoint archives (partial uploads included), checkpoint images and frozen cgroups a migration could leave
-    on a node."""
+    """Checkpoint archives (partial uploads included), checkpoint images, archive links and frozen cgroups a migration
+    could leave on a node."""
     out = node_exec(node, "sh", "-c",
                     # files only, at any depth: a helper's own (empty) directories there are not leftovers
                     f"find {ARCHIVES} -type f 2>/dev/null; find /var/lib/kubelet/checkpoints -path {WORK_DIR} -prune "
                     "-o -type f -print 2>/dev/null || true;"
                     "buildah images --format '{{.Name}}' 2>/dev/null | grep podmigration-checkpoint || true;"
+                    # links from an image id to an archive in CRI-O's working directory (restoreFrom: archive)
+                    "find / -maxdepth 1 -type l -regextype posix-extended -regex '/[0-9a-f]{64}' 2>/dev/null || true;"
                     # cgroup v1 freezer and cgroup v2: a pod left frozen (on this cluster the nodes share one tree)
                     "find /sys/fs/cgroup -name freezer.state -path '*pod*' -exec grep -lxE 'FROZEN|FREEZING' {} + "
                     "2>/dev/null || true; find /sys/fs/cgroup -name cgroup.freeze -path '*pod*' -exec grep -lx 1 {} + "

@@ -17,8 +17,10 @@ from typing import Any
 from urllib.parse import quote
 
 from . import transfer, validation
+from .archiverestore import ArchiveLinks
 from .archives import ArchiveStore
 from .authz import helper_cn
+from .checkpointimage import CheckpointImages
 from .containers import Containers
 from .criuimage import ImageError
 from .criustats import read_dump_stats
@@ -26,7 +28,7 @@ from .errors import ArchiveTooLarge, BadRequest, HelperError, NotFound, Upstream
 from .follow import GrowingFileHash
 from .freezer import Freezer
 from .grants import Grants
-from .images import Images, checkpoint_image_name, staged_bytes
+from .images import Images
 from .kubelet import Kubelet
 from .openfiles import MAX_OPEN_FILES, read_open_files
 from .progress import Progress
@@ -48,6 +50,7 @@ class Helper:
         containers: Containers,
         peer_context: ssl.SSLContext,
         scratch_dir: Path,
+        links: ArchiveLinks | None = None,
     ) -> None:
         self.node_name = node_name
         self.store = store
@@ -59,6 +62,9 @@ class Helper:
         self.scratch_dir = scratch_dir
         self.progress = Progress()
         self.grants = Grants()
+        self.checkpoint_images = CheckpointImages(store, images, self.progress, scratch_dir, links)
+        if links is not None:
+            links.sweep()
         scratch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(scratch_dir, 0o700)
         for stale in sorted(scratch_dir.iterdir()):
@@ -215,36 +221,6 @@ class Helper:
         )
         return {"bytes": info.bytes, "sha256": info.sha256}
 
-    def build_checkpoint_image(self, body: dict[str, Any]) -> dict[str, Any]:
-        archive_id = validation.archive_id(validation.field(body, "id"))
-        container = validation.container_name(validation.field(body, "container"))
-        sha256, size = validation.recorded_archive(body)
-        image = body.get("image") or checkpoint_image_name(archive_id)
-        started = time.monotonic()
-        # The size here; the digest by skopeo while it copies the archive in as the image's layer (no extra pass).
-        self.store.check_size(archive_id, size)
-        if self.images.holds_checkpoint(image, sha256):
-            log.info("checkpoint image %s already holds archive %s (sha256 %s): kept, not built again", image,
-                     archive_id, sha256)
-            return {"image": image, "reused": True}
-        if self.images.discard_checkpoint_image(image):
-            log.info("removed existing checkpoint image %s before building it again", image)
-        with tempfile.TemporaryDirectory(dir=self.scratch_dir) as scratch, self.progress.measuring(
-            archive_id, "image", size, functools.partial(staged_bytes, Path(scratch))
-        ):
-            self.images.build_checkpoint_image(
-                self.store.path(archive_id), container, image, sha256=sha256, size=size, scratch=Path(scratch)
-            )
-        log.info(
-            "built checkpoint image %s from archive %s (%d bytes, sha256 verified) for container %s in %.3fs",
-            image,
-            archive_id,
-            size,
-            container,
-            time.monotonic() - started,
-        )
-        return {"image": image}
-
     def ensure_images(self, body: dict[str, Any]) -> dict[str, Any]:
         """Copies every image missing here from the source helper, so the restore never needs a registry."""
         refs = validation.field(body, "images")
@@ -334,6 +310,7 @@ class Helper:
         kept = []
         for image in self.images.checkpoint_images(uid):
             try:
+                self.checkpoint_images.release(image)
                 self.images.remove(image)
                 deleted.append(image)
             except HelperError as exc:

@@ -205,7 +205,8 @@ class ArchiveStore:
             digest = file_sha256(f)
         if digest != sha256:
             raise ChecksumMismatch(
-                f"archive {archive_id}: sha256 {digest} on disk does not match {sha256} recorded at the checkpoint; "
+                f"archive {archive_id}: sha256 {digest} on disk does not match sha256 {sha256} recorded at the "
+                "checkpoint; "
                 "not used"
             )
         return ArchiveInfo(archive_id, size, digest)

@@ -46,6 +46,9 @@ class Config:
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
     max_workers: int = DEFAULT_MAX_WORKERS
+    #: CRI-O's working directory as mounted here: set, replacements restore straight from the archive
+    #: (archiverestore.py); unset, from a checkpoint image.
+    runtime_dir: Path | None = None
 
     @property
     def archive_dir(self) -> Path:
@@ -88,6 +91,7 @@ class Config:
             max_archive_bytes=_count(env, "PM_MAX_ARCHIVE_BYTES", d.max_archive_bytes, minimum=1),
             min_free_bytes=_count(env, "PM_MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
             max_workers=_count(env, "PM_MAX_WORKERS", d.max_workers, minimum=1),
+            runtime_dir=Path(env["PM_RUNTIME_DIR"]) if env.get("PM_RUNTIME_DIR") else None,
         )
 
 

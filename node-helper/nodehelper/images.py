@@ -77,6 +77,20 @@ class Images:
                 raise
         return image
 
+    def build_pointer_image(self, archive_id: str, sha256: str, image: str, scratch: Path) -> str:
+        """The empty image labelled with the archive that a restore straight from the archive names
+        (archiverestore); its image id, as CRI-O reports it to the kubelet."""
+        ref = _checkpoint_ref(image)
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            layout = ocilayout.write_pointer(Path(tmp) / _LAYOUT, archive_id, sha256)
+            self.run(self.tools.skopeo("--tmpdir", tmp, "copy", "--quiet", layout, self.tools.storage_ref(ref)))
+        return self.image_id(image)
+
+    def image_id(self, image: str) -> str:
+        """The id CRI-O answers for the image: what the kubelet passes back to CRI-O when it creates a container."""
+        status = json.loads(self.run(self.tools.crictl("inspecti", "-o", "json", validation.image_ref(image))))
+        return str(status["status"]["id"]).removeprefix("sha256:")
+
     def is_present(self, image: str) -> bool:
         """Asks CRI-O itself, so the answer matches what the kubelet will see with imagePullPolicy Never."""
         try:

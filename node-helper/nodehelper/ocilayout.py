@@ -20,6 +20,10 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar"
 TAG = "latest"
+#: Labels of a pointer image (write_pointer): the archive it restores from.
+ARCHIVE_LABEL, SHA256_LABEL = "podmigration.dev/archive", "podmigration.dev/archive-sha256"
+#: An empty tar archive: two 512-byte zero blocks.
+EMPTY_TAR_BYTES = 1024
 _ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
@@ -38,30 +42,52 @@ def _link_layer(archive: Path, dest: Path) -> None:
         os.symlink(archive, dest)
 
 
-def write(layout: Path, archive: Path, sha256: str, size: int, container: str) -> str:
-    """Writes the layout into the empty directory `layout`; returns the skopeo reference `oci:<dir>:<tag>`.
-    `sha256` and `size` are the archive's as the checkpoint recorded them: skopeo refuses a layer that differs."""
-    sha256 = validation.sha256_hex(sha256)
-    validation.container_name(container)
-    (layout / "blobs" / "sha256").mkdir(parents=True)
-    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    _link_layer(archive, layout / "blobs" / "sha256" / sha256)
+def _write(layout: Path, layer: dict[str, object], diff_id: str, labels: dict[str, str],
+           annotations: dict[str, str]) -> str:
+    """The layout's index, manifest and config around its one layer blob (already in place); its skopeo reference."""
     config = _blob(layout, json.dumps({
         "architecture": _ARCHITECTURES.get(platform.machine(), platform.machine()),
         "os": "linux",
-        "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{sha256}"]},
+        "config": {"Labels": labels} if labels else {},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     }).encode())
     manifest = _blob(layout, json.dumps({
         "schemaVersion": 2,
         "mediaType": MANIFEST,
         "config": {"mediaType": CONFIG, **config},
-        "layers": [{"mediaType": LAYER, "digest": f"sha256:{sha256}", "size": size}],
-        # What CRI-O looks for to treat the image as a checkpoint (the annotation buildah config --annotation sets).
-        "annotations": {CHECKPOINT_ANNOTATION: container},
+        "layers": [{"mediaType": LAYER, **layer}],
+        "annotations": annotations,
     }).encode())
     (layout / "index.json").write_text(json.dumps({
         "schemaVersion": 2,
         "manifests": [{"mediaType": MANIFEST, **manifest, "annotations": {"org.opencontainers.image.ref.name": TAG}}],
     }))
     return f"oci:{layout}:{TAG}"
+
+
+def _start(layout: Path) -> None:
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+
+
+def write(layout: Path, archive: Path, sha256: str, size: int, container: str) -> str:
+    """Writes the layout into the empty directory `layout`; returns the skopeo reference `oci:<dir>:<tag>`.
+    `sha256` and `size` are the archive's as the checkpoint recorded them: skopeo refuses a layer that differs."""
+    sha256 = validation.sha256_hex(sha256)
+    validation.container_name(container)
+    _start(layout)
+    _link_layer(archive, layout / "blobs" / "sha256" / sha256)
+    # What CRI-O looks for to treat the image as a checkpoint (the annotation buildah config --annotation sets).
+    return _write(layout, {"digest": f"sha256:{sha256}", "size": size}, f"sha256:{sha256}", {},
+                  {CHECKPOINT_ANNOTATION: container})
+
+
+def write_pointer(layout: Path, archive_id: str, sha256: str) -> str:
+    """A layout of an image with nothing in it but labels naming the archive: the image a restore straight from
+    the archive gives the kubelet (see archiverestore). The labels make its config, so its image id, the
+    archive's own; its one layer is an empty tar."""
+    _start(layout)
+    empty = _blob(layout, bytes(EMPTY_TAR_BYTES))
+    digest = str(empty["digest"])
+    return _write(layout, empty, digest, {ARCHIVE_LABEL: validation.archive_id(archive_id),
+                                           SHA256_LABEL: validation.sha256_hex(sha256)}, {})

@@ -52,7 +52,7 @@ class HelperServer(TLSThreadingServer):
             "/v1/freeze": helper.freeze,
             "/v1/thaw": helper.thaw,
             "/v1/send": helper.send,
-            "/v1/images/checkpoint": helper.build_checkpoint_image,
+            "/v1/images/checkpoint": helper.checkpoint_images.build,
             "/v1/images/ensure": helper.ensure_images,
             "/v1/network/cut": pods.cut_network,
             "/v1/network/restore": pods.restore_network,

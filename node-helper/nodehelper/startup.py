@@ -7,6 +7,7 @@ import ssl
 
 from . import criuconfig, tlsconfig
 from .api import Helper
+from .archiverestore import ArchiveLinks
 from .archives import ArchiveStore
 from .commands import Tools
 from .config import Config
@@ -42,6 +43,7 @@ def build_apis(config: Config, peer_context: ssl.SSLContext) -> tuple[Helper, Po
         containers=containers,
         peer_context=peer_context,
         scratch_dir=config.scratch_dir,
+        links=ArchiveLinks(config.runtime_dir, config.archive_dir) if config.runtime_dir else None,
     )
     pods = PodApi(
         store=store,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nodehelper import tlsconfig
 from nodehelper.api import Helper
+from nodehelper.archiverestore import ArchiveLinks
 from nodehelper.archives import ArchiveStore
 from nodehelper.errors import ChecksumMismatch, HelperError
 from nodehelper.freezer import Freezer
@@ -178,6 +179,18 @@ class FakeImages:
         self.layers[image] = sha256
         return image
 
+    def build_pointer_image(self, archive_id: str, sha256: str, image: str, scratch: Path) -> str:
+        if image in self.images:
+            self.dangling.append(image)
+        self.built.append(("(pointer)", image))
+        self.images.add(image)
+        self.layers[image] = sha256
+        return self.image_id(image)
+
+    def image_id(self, image: str) -> str:
+        """Stable per image name and content, as the storage's id of a pointer image is (its labels name the archive)."""
+        return hashlib.sha256(f"{image}@{self.layers.get(image)}".encode()).hexdigest()
+
     def holds_checkpoint(self, image: str, sha256: str) -> bool:
         return image in self.images and self.layers.get(image) == sha256
 
@@ -218,7 +231,10 @@ def grant(receiver: "RunningHelper", archive_id: str, data: bytes | None = None,
 
 
 class RunningHelper:
-    def __init__(self, root: Path, tls_dir: Path, max_workers: int = 16) -> None:
+    """A helper serving on loopback; with `runtime_dir` (CRI-O's working directory stand-in) it restores from
+    archives, else from checkpoint images."""
+
+    def __init__(self, root: Path, tls_dir: Path, max_workers: int = 16, runtime_dir: Path | None = None) -> None:
         self.store = ArchiveStore(root / "archives")
         self.images = FakeImages()
         freezer = Freezer(root / "cgroup", timeout=1.0)
@@ -232,6 +248,7 @@ class RunningHelper:
             containers=None,  # type: ignore[arg-type]
             peer_context=tlsconfig.client_context(tls_dir),
             scratch_dir=root / "tmp",
+            links=ArchiveLinks(runtime_dir, root / "archives") if runtime_dir else None,
         )
         self.pods = PodApi(
             store=self.store,

@@ -51,14 +51,18 @@ class LayoutReader(FakeRunner):
     """Reads the OCI layout skopeo is given while it still exists (it is a temporary directory)."""
 
     def __call__(self, argv: Sequence[str]) -> str:
-        layout = Path(next(a for a in argv if a.startswith("oci:"))[4:].rsplit(":", 1)[0])
-        index = json.loads((layout / "index.json").read_text())
-        blob = lambda digest: layout / "blobs" / "sha256" / digest.split(":")[1]  # noqa: E731
-        self.manifest = json.loads(blob(index["manifests"][0]["digest"]).read_text())
-        self.config = json.loads(blob(self.manifest["config"]["digest"]).read_text())
-        self.layer = blob(self.manifest["layers"][0]["digest"])
-        self.layer_inode = self.layer.stat().st_ino
-        self.tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        source = next((a for a in argv if a.startswith("oci:")), None)
+        if source is not None:
+            layout = Path(source[4:].rsplit(":", 1)[0])
+            index = json.loads((layout / "index.json").read_text())
+            blob = lambda digest: layout / "blobs" / "sha256" / digest.split(":")[1]  # noqa: E731
+            self.manifest = json.loads(blob(index["manifests"][0]["digest"]).read_text())
+            self.config = json.loads(blob(self.manifest["config"]["digest"]).read_text())
+            self.layer = blob(self.manifest["layers"][0]["digest"])
+            self.layer_inode = self.layer.stat().st_ino
+            self.layer_size = self.manifest["layers"][0]["size"]
+            self.layer_bytes = self.layer.read_bytes()
+            self.tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
         return super().__call__(argv)
 
 

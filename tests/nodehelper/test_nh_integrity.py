@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,20 @@ def test_a_pack_of_an_existing_id_is_refused(helpers: tuple[RunningHelper, Runni
     assert source.store.path("mig1-vol-data").read_bytes() == DATA
 
 
+@pytest.fixture(params=["image", "archive"])
+def builders(request: pytest.FixtureRequest, tmp_path: Path,
+             pki: dict[str, Path]) -> Iterator[tuple[RunningHelper, RunningHelper]]:
+    """A source and a target helper; the target restores from checkpoint images, or straight from archives."""
+    runtime = tmp_path / "runtime" if request.param == "archive" else None
+    if runtime:
+        runtime.mkdir()
+    source, target = RunningHelper(tmp_path / "source", pki["source"]), RunningHelper(
+        tmp_path / "target", pki["target"], runtime_dir=runtime)
+    yield source, target
+    source.stop()
+    target.stop()
+
+
 def build(target: RunningHelper, ctx: ssl.SSLContext, **fields: Any) -> tuple[int, dict[str, Any]]:
     request = {"id": "mig1-app", "container": "app", "sha256": SHA, "bytes": len(DATA), **fields}
     return call(target, "POST", "/v1/images/checkpoint", {k: v for k, v in request.items() if v is not None}, ctx=ctx)
@@ -91,9 +106,9 @@ def build(target: RunningHelper, ctx: ssl.SSLContext, **fields: Any) -> tuple[in
     ],
 )
 def test_the_build_requires_the_recorded_sha256_and_size(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext, fields: dict[str, Any], message: str
+    builders: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext, fields: dict[str, Any], message: str
 ) -> None:
-    _, target = helpers
+    _, target = builders
     target.store.receive("mig1-app", io.BytesIO(DATA))
     status, body = build(target, ctx, **fields)
     assert status == 400 and message in body["error"]
@@ -101,9 +116,9 @@ def test_the_build_requires_the_recorded_sha256_and_size(
 
 
 def test_the_build_refuses_an_archive_that_is_not_the_recorded_one(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+    builders: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
 ) -> None:
-    _, target = helpers
+    _, target = builders
     assert build(target, ctx)[0] == 404
     target.store.receive("mig1-app", io.BytesIO(DATA))
     status, body = build(target, ctx, bytes=len(DATA) + 1)
@@ -114,9 +129,9 @@ def test_the_build_refuses_an_archive_that_is_not_the_recorded_one(
 
 
 def test_an_archive_changed_on_disk_after_the_transfer_is_not_built(
-    helpers: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
+    builders: tuple[RunningHelper, RunningHelper], ctx: ssl.SSLContext
 ) -> None:
-    source, target = helpers
+    source, target = builders
     source.store.receive("mig1-app", io.BytesIO(DATA))
     grant(target, "mig1-app", DATA)
     request = {"id": "mig1-app", "target": target.url, "targetNode": "target"}
