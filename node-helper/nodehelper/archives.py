@@ -29,6 +29,10 @@ _DIGEST_SUFFIX = ".tar.sha256"
 _PART_SUFFIX = ".part"
 
 
+def _fingerprint(st: os.stat_result) -> str:
+    return f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
+
+
 @dataclass(frozen=True)
 class ArchiveInfo:
     id: str
@@ -184,7 +188,7 @@ class ArchiveStore:
         except FileNotFoundError:
             raise NotFound(f"archive {archive_id} not found on this node") from None
         try:
-            digest = validation.sha256_hex(self._digest_path(archive_id).read_text().strip())
+            digest = validation.sha256_hex(self._record(archive_id)[0])
         except (FileNotFoundError, ValueError):
             with open(final, "rb") as f:
                 digest = file_sha256(f)
@@ -210,6 +214,24 @@ class ArchiveStore:
                 "not used"
             )
         return ArchiveInfo(archive_id, size, digest)
+
+    def unchanged(self, archive_id: str, sha256: str, size: int) -> ArchiveInfo:
+        """verify, without reading the archive again when it is still the file hashed as it was written here
+        (received, or taken from the kubelet) with the checkpoint's digest: same inode, size, mtime and ctime as
+        recorded right after (every write changes mtime and ctime, and the kernel stamps a change after that stat
+        finer than the stat saw). Anything else (a changed file, another digest, a record without a fingerprint
+        from an older helper) is re-hashed by verify, which decides. A second pass over 1 GiB cost 1.5-2.5 s of
+        downtime here."""
+        try:
+            st = self.path(archive_id).stat()
+            digest, fingerprint = self._record(archive_id)
+        except FileNotFoundError:
+            return self.verify(archive_id, sha256, size)
+        if st.st_size == size and digest == sha256 and fingerprint == _fingerprint(st):
+            return ArchiveInfo(archive_id, size, digest)
+        log.info("archive %s is not the file hashed as it was written (or not with that digest): hashing it again",
+                 archive_id)
+        return self.verify(archive_id, sha256, size)
 
     def check_size(self, archive_id: str, size: int) -> None:
         """The cheap half of verify, for a consumer that checks the digest itself while it reads (skopeo)."""
@@ -242,7 +264,14 @@ class ArchiveStore:
         return deleted
 
     def _write_digest(self, archive_id: str, digest: str) -> None:
+        """The digest and, on the next line, the archive's fingerprint as it is now, once nothing will change it."""
         path = self._digest_path(archive_id)
+        fingerprint = _fingerprint(self.path(archive_id).stat())
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(digest + "\n")
+            f.write(f"{digest}\n{fingerprint}\n")
+
+    def _record(self, archive_id: str) -> tuple[str, str | None]:
+        """The recorded digest and fingerprint (None in a record an older helper wrote)."""
+        lines = self._digest_path(archive_id).read_text().splitlines()
+        return (lines[0].strip() if lines else ""), (lines[1].strip() if len(lines) > 1 else None)

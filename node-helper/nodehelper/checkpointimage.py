@@ -1,7 +1,8 @@
 """POST /v1/images/checkpoint: what the replacement's container names so that CRI-O restores it, in one of two ways.
 
-- From the archive (the helper has a runtime directory, see archiverestore.py): the archive is re-hashed against
-  the checkpoint's record, a pointer image is made, and its id is linked to the archive. CRI-O unpacks the archive
+- From the archive (the helper has a runtime directory, see archiverestore.py): the archive must be the file
+  hashed on its way in, with the checkpoint's digest (ArchiveStore.unchanged: no second pass), a pointer image is
+  made, and its id is linked to the archive. CRI-O unpacks the archive
   once when it creates the container.
 - From a checkpoint image: the archive becomes the image's layer (ocilayout.py); skopeo checks its digest while it
   copies it into the storage, which unpacks it; CRI-O copies it out of the mounted image again.
@@ -60,7 +61,7 @@ class CheckpointImages:
             # The size here; the digest by skopeo while it copies the archive in as the image's layer.
             self.store.check_size(archive_id, size)
             return self.images.holds_checkpoint(image, sha256)
-        self.store.verify(archive_id, sha256, size)
+        self.store.unchanged(archive_id, sha256, size)
         return self.images.is_present(image) and self.links.holds(self.images.image_id(image),
                                                                   self.store.path(archive_id))
 

@@ -205,3 +205,33 @@ def test_ids_never_become_paths_outside_the_store(tmp_path: Path, bad: str) -> N
         store.receive(bad, io.BytesIO(b"x"))
     with pytest.raises(BadRequest):
         store.delete_migration(bad)
+
+
+def test_an_archive_still_as_hashed_on_its_way_in_is_not_read_again(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ArchiveStore(tmp_path / "archives")
+    store.receive("uid-c", io.BytesIO(DATA), SHA)
+    kubelet_copy = tmp_path / "kubelet.tar"
+    kubelet_copy.write_bytes(DATA)
+    store.adopt("uid-d", kubelet_copy, SHA)  # taken in from the kubelet, hashed while CRI-O wrote it
+    rehashed: list[str] = []
+    verify = store.verify
+    monkeypatch.setattr(store, "verify",
+                        lambda archive_id, *rest: rehashed.append(archive_id) or verify(archive_id, *rest))
+    assert store.unchanged("uid-c", SHA, len(DATA)).sha256 == SHA
+    assert store.unchanged("uid-d", SHA, len(DATA)).sha256 == SHA
+    assert rehashed == []
+
+    # Anything but the file as hashed, with the checkpoint's digest, is hashed again, and that decides.
+    with pytest.raises(ChecksumMismatch, match=f"does not match sha256 {'0' * 64} recorded at the checkpoint"):
+        store.unchanged("uid-c", "0" * 64, len(DATA))
+    changed = bytearray(DATA)
+    changed[5] ^= 0xFF
+    store.path("uid-c").write_bytes(bytes(changed))  # same size, same inode
+    with pytest.raises(ChecksumMismatch, match="on disk does not match"):
+        store.unchanged("uid-c", SHA, len(DATA))
+    store.path("uid-c").write_bytes(DATA)  # the same bytes again: the re-hash accepts them
+    assert store.unchanged("uid-c", SHA, len(DATA)).sha256 == SHA
+    (store.root / "uid-d.tar.sha256").write_text(SHA + "\n")  # a record without a fingerprint (an older helper)
+    assert store.unchanged("uid-d", SHA, len(DATA)).sha256 == SHA
+    assert rehashed == ["uid-c", "uid-c", "uid-c", "uid-d"]
