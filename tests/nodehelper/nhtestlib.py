@@ -188,7 +188,7 @@ class FakeImages:
         return self.image_id(image)
 
     def image_id(self, image: str) -> str:
-        """Stable per image name and content, as the storage's id of a pointer image is (its labels name the archive)."""
+        """Stable per image name and content, as a pointer image's id is (its labels name the archive)."""
         return hashlib.sha256(f"{image}@{self.layers.get(image)}".encode()).hexdigest()
 
     def holds_checkpoint(self, image: str, sha256: str) -> bool:
