@@ -86,6 +86,7 @@ class Helper:
         expected = validation.byte_count(body.get("expectedBytes", 0), "expectedBytes")
         # Refused before the kubelet dumps anything: a dump nobody may keep would only be process memory to delete.
         self.store.refuse_existing(archive_id)
+        generation = self.store.generation(archive_id)
         self.store.refuse_larger(archive_id, expected, "the expected checkpoint")
         self.store.require_space(archive_id, expected)
         self.store.space.require(self.kubelet.checkpoint_dir, expected, f"checkpoint {archive_id} by the kubelet")
@@ -100,7 +101,7 @@ class Helper:
         finally:
             follower.close()
         try:
-            info = self.store.adopt(archive_id, kubelet_archive, digest)
+            info = self.store.adopt(archive_id, kubelet_archive, digest, generation)
             adopted = time.monotonic() - started - seconds
         except FileNotFoundError:
             raise HelperError(

@@ -9,6 +9,7 @@ import functools
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,10 @@ class ArchiveStore:
     ) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        # Migration uid -> how often it was cleaned up: a call still running for it when the operator cleaned up
+        # (its process died mid-call, the next one started over) must not publish its archive afterwards.
+        self._cleanups: dict[str, int] = {}
+        self._lock = threading.Lock()
         self.space = DiskSpace(min_free)
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(root, 0o700)
@@ -72,6 +77,14 @@ class ArchiveStore:
 
     def _digest_path(self, archive_id: str) -> Path:
         return self.root / f"{validation.archive_id(archive_id)}{_DIGEST_SUFFIX}"
+
+    def generation(self, archive_id: str) -> int:
+        """How often the archive's migration was cleaned up so far; a writer takes it when it starts."""
+        with self._lock:
+            return self._generation(archive_id)
+
+    def _generation(self, archive_id: str) -> int:
+        return sum(n for uid, n in self._cleanups.items() if archive_id.startswith(f"{uid}-"))
 
     def refuse_existing(self, archive_id: str) -> None:
         """Checked before any work (a kubelet checkpoint, reading an upload), and again when the archive appears."""
@@ -95,6 +108,7 @@ class ArchiveStore:
         nothing is kept."""
         self.refuse_existing(archive_id)
         self.require_space(archive_id, need)
+        generation = self.generation(archive_id)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{archive_id}.", suffix=_PART_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -104,7 +118,7 @@ class ArchiveStore:
                     yield writer
                 finally:
                     writer.close()
-            self._publish(Path(tmp), archive_id)
+            self._publish(Path(tmp), archive_id, generation)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise InsufficientStorage(f"archive {archive_id}: the disk of {self.root} is full") from None
@@ -113,14 +127,19 @@ class ArchiveStore:
             Path(tmp).unlink(missing_ok=True)
         self._write_digest(archive_id, writer.sha256)
 
-    def _publish(self, source: Path, archive_id: str) -> None:
-        """Links a complete file in as <id>.tar; link(2), unlike rename(2), never replaces an existing one."""
-        # No archive has this id, so any record of it is stale (a deletion that crashed halfway).
-        self._digest_path(archive_id).unlink(missing_ok=True)
-        try:
-            os.link(source, self.path(archive_id))
-        except FileExistsError:
-            raise _exists(archive_id) from None
+    def _publish(self, source: Path, archive_id: str, generation: int | None) -> None:
+        """Links a complete file in as <id>.tar; link(2), unlike rename(2), never replaces an existing one. Not if
+        its migration was cleaned up since the writer started (`generation`): nobody would ever delete it."""
+        with self._lock:  # against delete_migration between the check and the link
+            if generation is not None and self._generation(archive_id) != generation:
+                raise Conflict(f"archive {archive_id}: its migration was cleaned up while it was being written; "
+                               "discarded")
+            # No archive has this id, so any record of it is stale (a deletion that crashed halfway).
+            self._digest_path(archive_id).unlink(missing_ok=True)
+            try:
+                os.link(source, self.path(archive_id))
+            except FileExistsError:
+                raise _exists(archive_id) from None
 
     def receive(
         self, archive_id: str, reader: Reader, expected_sha256: str | None = None, size: int | None = None
@@ -153,7 +172,8 @@ class ArchiveStore:
             result = fill(out)
         return ArchiveInfo(archive_id, out.bytes, out.sha256), result
 
-    def adopt(self, archive_id: str, source: Path, sha256: str | None = None) -> ArchiveInfo:
+    def adopt(self, archive_id: str, source: Path, sha256: str | None = None,
+              generation: int | None = None) -> ArchiveInfo:
         """Moves a file (the kubelet's checkpoint) into the store; the original is gone afterwards either way,
         also when the move or the copy fails (it holds full process memory). `sha256`, when it was computed while
         the file was written, is recorded as it is (a link does not change the bytes) or checked by a copy."""
@@ -162,7 +182,7 @@ class ArchiveStore:
             self.refuse_larger(archive_id, size, "the checkpoint")
             self.refuse_existing(archive_id)
             try:
-                self._publish(source, archive_id)
+                self._publish(source, archive_id, generation)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
@@ -250,9 +270,13 @@ class ArchiveStore:
 
     def delete_migration(self, migration_uid: str) -> list[str]:
         """Deletes every archive (and partial upload) whose id starts with "<migration-uid>-"; idempotent."""
-        prefix = f"{validation.archive_id(migration_uid)}-"
+        uid = validation.archive_id(migration_uid)
+        prefix = f"{uid}-"
         deleted = []
-        for path in sorted(self.root.iterdir()):
+        with self._lock:
+            self._cleanups[uid] = self._cleanups.get(uid, 0) + 1
+            paths = sorted(self.root.iterdir())
+        for path in paths:
             name = path.name
             if name.startswith(f".{prefix}") and name.endswith(_PART_SUFFIX):
                 path.unlink(missing_ok=True)

@@ -235,3 +235,26 @@ def test_an_archive_still_as_hashed_on_its_way_in_is_not_read_again(tmp_path: Pa
     (store.root / "uid-d.tar.sha256").write_text(SHA + "\n")  # a record without a fingerprint (an older helper)
     assert store.unchanged("uid-d", SHA, len(DATA)).sha256 == SHA
     assert rehashed == ["uid-c", "uid-c", "uid-c", "uid-d"]
+
+
+def test_an_archive_that_outlives_its_migrations_cleanup_is_discarded(tmp_path: Path) -> None:
+    """An operator that died mid-call cleans up when it starts over; the old call, still running here, must not
+    publish its archive afterwards: it would block the new checkpoint (409) or be left behind for good."""
+    store = ArchiveStore(tmp_path / "archives")
+    kubelet_copy = tmp_path / "kubelet.tar"
+    kubelet_copy.write_bytes(DATA)
+    generation = store.generation("uid-c")  # the old call starts
+    store.delete_migration("uid")  # the new operator process cleans up
+    with pytest.raises(Conflict, match="cleaned up while it was being written"):
+        store.adopt("uid-c", kubelet_copy, SHA, generation)
+    assert not kubelet_copy.exists() and list(store.root.iterdir()) == []
+
+    class CleanedUpMidStream(io.BytesIO):
+        def read(self, size: int = -1) -> bytes:
+            store.delete_migration("uid")
+            return super().read(size)
+
+    with pytest.raises(Conflict, match="cleaned up while it was being written"):
+        store.receive("uid-c", CleanedUpMidStream(DATA), SHA)
+    assert list(store.root.iterdir()) == []
+    assert store.receive("uid-c", io.BytesIO(DATA), SHA).sha256 == SHA  # a write that starts afterwards is kept
