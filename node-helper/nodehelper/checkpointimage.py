@@ -62,8 +62,8 @@ class CheckpointImages:
             self.store.check_size(archive_id, size)
             return self.images.holds_checkpoint(image, sha256)
         self.store.unchanged(archive_id, sha256, size)
-        return self.images.is_present(image) and self.links.holds(self.images.image_id(image),
-                                                                  self.store.path(archive_id))
+        image_id = self.images.image_id(image)
+        return image_id is not None and self.links.holds(image_id, self.store.path(archive_id))
 
     def _from_archive(self, archive_id: str, sha256: str, size: int, image: str) -> str:
         assert self.links is not None
@@ -82,5 +82,8 @@ class CheckpointImages:
 
     def release(self, image: str) -> None:
         """Before a checkpoint image is removed: its link to the archive goes first (the archive goes next)."""
-        if self.links is not None and self.links.remove(self.images.image_id(image)):
+        if self.links is None:
+            return
+        image_id = self.images.image_id(image)
+        if image_id is not None and self.links.remove(image_id):
             log.info("removed the archive link of %s", image)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import ocilayout, validation
 from .commands import CommandError, Runner, Tools, run
-from .errors import BadRequest, ChecksumMismatch
+from .errors import BadRequest, ChecksumMismatch, HelperError
 
 log = logging.getLogger(__name__)
 
@@ -84,22 +84,29 @@ class Images:
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             layout = ocilayout.write_pointer(Path(tmp) / _LAYOUT, archive_id, sha256)
             self.run(self.tools.skopeo("--tmpdir", tmp, "copy", "--quiet", layout, self.tools.storage_ref(ref)))
-        return self.image_id(image)
+        image_id = self.image_id(image)
+        if image_id is None:
+            raise HelperError(f"pointer image {image} is not in CRI-O's storage after its copy")
+        return image_id
 
-    def image_id(self, image: str) -> str:
-        """The id CRI-O answers for the image: what the kubelet passes back to CRI-O when it creates a container."""
-        status = json.loads(self.run(self.tools.crictl("inspecti", "-o", "json", validation.image_ref(image))))
-        return str(status["status"]["id"]).removeprefix("sha256:")
+    def _inspect(self, image: str) -> str | None:
+        """CRI-O's own answer for the image (None: no such image), so it matches what the kubelet will see."""
+        try:
+            return self.run(self.tools.crictl("inspecti", "-o", "json", validation.image_ref(image)))
+        except CommandError as exc:
+            if "no such image" in exc.stderr.lower():
+                return None
+            raise
+
+    def image_id(self, image: str) -> str | None:
+        """The id CRI-O answers for the image (what the kubelet passes back to CRI-O when it creates a container);
+        None when there is no such image."""
+        answer = self._inspect(image)
+        return None if answer is None else str(json.loads(answer)["status"]["id"]).removeprefix("sha256:")
 
     def is_present(self, image: str) -> bool:
         """Asks CRI-O itself, so the answer matches what the kubelet will see with imagePullPolicy Never."""
-        try:
-            self.run(self.tools.crictl("inspecti", "-o", "json", validation.image_ref(image)))
-        except CommandError as exc:
-            if "no such image" in exc.stderr.lower():
-                return False
-            raise
-        return True
+        return self._inspect(image) is not None
 
     def export(self, image: str, dest: Path) -> None:
         self.run(

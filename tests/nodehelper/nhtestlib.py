@@ -187,8 +187,10 @@ class FakeImages:
         self.layers[image] = sha256
         return self.image_id(image)
 
-    def image_id(self, image: str) -> str:
+    def image_id(self, image: str) -> str | None:
         """Stable per image name and content, as a pointer image's id is (its labels name the archive)."""
+        if image not in self.images:
+            return None
         return hashlib.sha256(f"{image}@{self.layers.get(image)}".encode()).hexdigest()
 
     def holds_checkpoint(self, image: str, sha256: str) -> bool:

@@ -153,6 +153,7 @@ def test_is_present_asks_crio() -> None:
     broken = CommandError(["crictl"], 1, "connect: connection refused")
     assert Images(TOOLS, FakeRunner()).is_present("busybox") is True
     assert Images(TOOLS, FakeRunner({"inspecti": missing})).is_present("busybox") is False
+    assert Images(TOOLS, FakeRunner({"inspecti": missing})).image_id("busybox") is None
     with pytest.raises(CommandError, match="connection refused"):
         Images(TOOLS, FakeRunner({"inspecti": broken})).is_present("busybox")
     runner = FakeRunner()
