@@ -12,15 +12,14 @@ import re
 import shlex
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable
 from urllib.parse import quote
 
+import e2elib as lib
 import requests
 from kubernetes import client, config
-
-import e2elib as lib
 
 STATE = Path(os.environ.get("PM_STATE", lib.REPO / ".e2e"))
 PKI = STATE / "pki"
@@ -32,8 +31,9 @@ NODE_BINDS = {PurePosixPath("/var/lib/kubelet"): "kubelet", PurePosixPath("/var/
 
 def kubectl(*args: str) -> str:
     """kubectl in the operator's namespace (KUBECONFIG from the environment); its output."""
-    done = subprocess.run(["kubectl", "-n", lib.OPERATOR_NAMESPACE, *args], check=True, capture_output=True,
-                          text=True, timeout=180)
+    done = subprocess.run(
+        ["kubectl", "-n", lib.OPERATOR_NAMESPACE, *args], check=True, capture_output=True, text=True, timeout=180
+    )
     return done.stdout
 
 
@@ -50,8 +50,9 @@ def run_on(node: str, script: str, timeout: float = 1800) -> str:
 def threads(node: str, pid: str) -> str:
     """State and wait channel of each thread of a process on the node (`pid`: a shell expression): what a workload
     that stopped answering is doing."""
-    script = (f'p={pid}; for t in /proc/$p/task/*; do echo "$(basename $t) $(cut -d" " -f3 $t/stat) '
-              '$(cat $t/wchan)"; done')
+    script = (
+        f'p={pid}; for t in /proc/$p/task/*; do echo "$(basename $t) $(cut -d" " -f3 $t/stat) $(cat $t/wchan)"; done'
+    )
     try:
         return " | ".join(run_on(node, script, timeout=60).splitlines())
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
@@ -72,7 +73,7 @@ class Cluster:
     target: str = lib.TARGET_NODE
 
     @classmethod
-    def connect(cls) -> "Cluster":
+    def connect(cls) -> Cluster:
         config.load_kube_config()
         return cls()
 
@@ -96,7 +97,7 @@ class Cluster:
                         raise RuntimeError(f"node {node} is not Ready")
                 wait_installed()
                 return
-            except Exception as exc:  # noqa: BLE001 - anything but a healthy cluster: wait and look again
+            except Exception as exc:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the cluster did not come back within {timeout:.0f} s: {exc}") from exc
                 time.sleep(30)
@@ -115,10 +116,16 @@ class Cluster:
     def kubelet_checkpoint(self, node: str, pod: str, container: str) -> PurePosixPath:
         """POST /checkpoint/<ns>/<pod>/<container> to the node's kubelet, as `kubectl` cannot; the archive's path as
         the node sees it."""
-        url = (f"https://{self.node_ip(node)}:10250/checkpoint/{quote(lib.NAMESPACE)}/{quote(pod)}/{quote(container)}"
-               "?timeout=1800")
-        answer = requests.post(url, cert=(PKI / "apiserver-kubelet-client.crt", PKI / "apiserver-kubelet-client.key"),
-                               verify=PKI / "ca.crt", timeout=1860)
+        url = (
+            f"https://{self.node_ip(node)}:10250/checkpoint/{quote(lib.NAMESPACE)}/{quote(pod)}/{quote(container)}"
+            "?timeout=1800"
+        )
+        answer = requests.post(
+            url,
+            cert=(PKI / "apiserver-kubelet-client.crt", PKI / "apiserver-kubelet-client.key"),
+            verify=PKI / "ca.crt",
+            timeout=1860,
+        )
         answer.raise_for_status()
         return PurePosixPath(answer.json()["items"][0])
 
@@ -129,14 +136,21 @@ class Cluster:
         found = None
         while True:
             listing = json.loads(lib.node_exec(node, "crictl", "images", "-o", "json"))["images"]
-            ids = [i["id"] for i in listing
-                   if any(wanted(re.split("[:@]", n, maxsplit=1)[0])
-                          for n in (i.get("repoTags") or []) + (i.get("repoDigests") or []))]
-            found = len(ids) if found is None else found
-            if not ids:
+            # An image that also has a name not wanted is another image given a wanted name (the node-helper's
+            # settle names a restored pod's base image so): only that name goes, never the image by its id.
+            targets = []
+            for i in listing:
+                names = (i.get("repoTags") or []) + (i.get("repoDigests") or [])
+                ours = [n for n in names if wanted(re.split("[:@]", n, maxsplit=1)[0])]
+                if ours:
+                    tags = i.get("repoTags") or []
+                    kept = [n for n in tags if n not in ours]
+                    targets += [n for n in tags if n in ours] if kept else [i["id"]]
+            found = len(targets) if found is None else found
+            if not targets:
                 return found
             if time.monotonic() > deadline:
-                raise RuntimeError(f"images {ids} still on {node} after {timeout:.0f} s")
-            for image in ids:
+                raise RuntimeError(f"images {targets} still on {node} after {timeout:.0f} s")
+            for image in targets:
                 lib.node_exec(node, "crictl", "rmi", image, check=False)
             time.sleep(2)

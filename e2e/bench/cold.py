@@ -22,6 +22,15 @@ def measure(cluster: Cluster, workload: Workload, run: int) -> Measurement:
         created = time.time()
         done = counter.answered_after(start, same_process=False).at
         seen = counter.outage(start, keep_state=False)
-    return Measurement(COLD, workload.size_mb, workload.pattern, run, seen.seconds, done - start,
-                       {"delete+create": created - start, "first answer": done - created}, None, seen.wrong,
-                       seen.state_kept)
+    return Measurement(
+        COLD,
+        workload.size_mb,
+        workload.pattern,
+        run,
+        seen.seconds,
+        done - start,
+        {"delete+create": created - start, "first answer": done - created},
+        None,
+        seen.wrong,
+        seen.state_kept,
+    )

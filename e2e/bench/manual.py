@@ -18,7 +18,8 @@ import time
 from pathlib import PurePosixPath
 
 import e2elib as lib
-from nodehelper.criustats import read_dump_stats
+
+from nodehelper.criu.stats import read_dump_stats
 
 from .cluster import Cluster, run_on
 from .results import MANUAL, Measurement
@@ -32,9 +33,11 @@ IMAGES = "localhost/pm-bench-checkpoint"
 
 def build_script(archive: PurePosixPath, working: str, image: str) -> str:
     """The buildah commands of step 3, as run on the target (also quoted in the report)."""
-    return (f"buildah from --name {working} scratch && buildah add {working} {archive} / && "
-            f"buildah config --annotation={ANNOTATION}={CONTAINER} {working} && "
-            f"buildah commit -q {working} {image} && buildah rm {working}")
+    return (
+        f"buildah from --name {working} scratch && buildah add {working} {archive} / && "
+        f"buildah config --annotation={ANNOTATION}={CONTAINER} {working} && "
+        f"buildah commit -q {working} {image} && buildah rm {working}"
+    )
 
 
 def measure(cluster: Cluster, workload: Workload, run: int) -> Measurement:
@@ -63,10 +66,24 @@ def measure(cluster: Cluster, workload: Workload, run: int) -> Measurement:
             frozen = read_dump_stats(cluster.host_path(cluster.source, archive))["frozen_time"] / 1e6
     finally:
         _clean(cluster, name, image, archive, copy)
-    steps = {"checkpoint": checkpointed - start, "copy": copied - checkpointed, "build": built - copied,
-             "create": done - built}
-    return Measurement(MANUAL, workload.size_mb, workload.pattern, run, seen.seconds, done - start, steps, frozen,
-                       seen.wrong, seen.state_kept)
+    steps = {
+        "checkpoint": checkpointed - start,
+        "copy": copied - checkpointed,
+        "build": built - copied,
+        "create": done - built,
+    }
+    return Measurement(
+        MANUAL,
+        workload.size_mb,
+        workload.pattern,
+        run,
+        seen.seconds,
+        done - start,
+        steps,
+        frozen,
+        seen.wrong,
+        seen.state_kept,
+    )
 
 
 def _clean(cluster: Cluster, name: str, image: str, archive: PurePosixPath | None, copy: PurePosixPath) -> None:

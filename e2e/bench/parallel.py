@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import ours
 from .cluster import OPERATOR, Cluster, kubectl
@@ -18,8 +18,7 @@ LIMIT_ENV = "PM_MAX_OUTBOUND_PER_NODE"
 def measure(cluster: Cluster, workload: Workload, count: int, run: int, label: str) -> list[Measurement]:
     """`count` counters on the source, each behind its Service, migrated by PodMigrations created together."""
     with contextlib.ExitStack() as stack:
-        servings = [stack.enter_context(serving(cluster, f"pmb-par-{count}-{run}-{i}", workload))
-                    for i in range(count)]
+        servings = [stack.enter_context(serving(cluster, f"pmb-par-{count}-{run}-{i}", workload)) for i in range(count)]
         return ours.migrate_at_once(cluster, workload, run, servings, method=label)
 
 

@@ -12,8 +12,8 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,10 @@ class Prober(threading.Thread):
             if self.answers and accept(self.answers[-1]):
                 return self.answers[-1]
             time.sleep(self.interval)
-        raise TimeoutError(f"no answer from {self.address[0]}:{self.address[1]} {what} within {timeout:.0f} s "
-                           f"({len(self.answers)} answers, {self.failures} failed probes)")
+        raise TimeoutError(
+            f"no answer from {self.address[0]}:{self.address[1]} {what} within {timeout:.0f} s "
+            f"({len(self.answers)} answers, {self.failures} failed probes)"
+        )
 
 
 def _parse(line: bytes) -> Answer | None:
@@ -131,7 +133,8 @@ def outage(answers: list[Answer], start: float, keep_state: bool) -> Outage:
     correct: list[Answer] = []
     for answer in reversed(answers):
         if answer.count <= lowest_later.get(answer.token, answer.count) and (
-                answer.token == first.token or not keep_state):
+            answer.token == first.token or not keep_state
+        ):
             correct.append(answer)
         lowest_later[answer.token] = min(answer.count, lowest_later.get(answer.token, answer.count))
     correct.reverse()

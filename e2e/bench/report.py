@@ -40,7 +40,7 @@ class Report:
     failures: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> "Report":
+    def from_json(cls, raw: dict[str, Any]) -> Report:
         """The report of an earlier run from its benchmarks.json, to render it again (`--render`) when the report's
         text changes without measuring again."""
         known = {f.name for f in fields(cls)}
@@ -51,8 +51,9 @@ class Report:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |"
-                                                                            for r in rows]
+    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + [
+        "| " + " | ".join(r) + " |" for r in rows
+    ]
 
 
 def _pattern_title(report: Report, pattern: str) -> str:
@@ -75,11 +76,31 @@ def results_table(report: Report, pattern: str) -> list[str]:
             steps = targets.profile(report.results, method, size, pattern).split("; CRIU")[0]
             kept = "kept" if all(m.state_kept for m in runs) else "lost"
             wrong = sum(m.wrong for m in runs)
-            rows.append([str(size), method, *(_shown(spread(report.results, method, size, pattern, what))
-                                              for what in ("downtime", "steps.downtime", "total", "frozen")),
-                         steps, kept + (f", {wrong} wrong answers" if wrong else "")])
-    return _table(["MiB", "method", "downtime s", "operator's downtime s", "total s", "CRIU frozen s",
-                   "steps (medians)", "state"], rows)
+            rows.append(
+                [
+                    str(size),
+                    method,
+                    *(
+                        _shown(spread(report.results, method, size, pattern, what))
+                        for what in ("downtime", "steps.downtime", "total", "frozen")
+                    ),
+                    steps,
+                    kept + (f", {wrong} wrong answers" if wrong else ""),
+                ]
+            )
+    return _table(
+        [
+            "MiB",
+            "method",
+            "downtime s",
+            "operator's downtime s",
+            "total s",
+            "CRIU frozen s",
+            "steps (medians)",
+            "state",
+        ],
+        rows,
+    )
 
 
 def targets_table(report: Report) -> list[str]:
@@ -101,11 +122,20 @@ def parallel_table(report: Report) -> list[str]:
             rows.append([label, "0", "-", "-", "-", "-", "-"])
             continue
         down, total = Spread.of([m.downtime for m in runs]), Spread.of([m.total for m in runs])
-        rows.append([label, str(len(runs)), str(down), str(total), f"{total.high:.2f}",
-                     f"{down.median / base_down:.2f}x" if base_down else "-",
-                     f"{total.median / base_total:.2f}x" if base_total else "-"])
-    return _table(["migrations", "n", "downtime s", "total s", "longest total s", "downtime vs alone",
-                   "total vs alone"], rows)
+        rows.append(
+            [
+                label,
+                str(len(runs)),
+                str(down),
+                str(total),
+                f"{total.high:.2f}",
+                f"{down.median / base_down:.2f}x" if base_down else "-",
+                f"{total.median / base_total:.2f}x" if base_total else "-",
+            ]
+        )
+    return _table(
+        ["migrations", "n", "downtime s", "total s", "longest total s", "downtime vs alone", "total vs alone"], rows
+    )
 
 
 def profile_section(report: Report) -> list[str]:
@@ -119,10 +149,16 @@ def profile_section(report: Report) -> list[str]:
     chosen = runs[len(runs) // 2]
     durations = ", ".join(f"{k} {v:.2f} s" for k, v in chosen.steps.items())
     frozen = f"{chosen.frozen:.2f}" if chosen.frozen is not None else "-"
-    return [f"{sizes[-1]} MiB, {report.patterns[0]}, run {chosen.run} (the median of {len(runs)} by downtime):"
-            f" prober downtime {chosen.downtime:.2f} s; `status.durations`: {durations}; CRIU frozen {frozen} s."
-            " Phase transitions (offsets from the creation of the PodMigration), then the lines the operator and the"
-            " node-helpers logged about it:", "", "```", *chosen.trace, "```"]
+    return [
+        f"{sizes[-1]} MiB, {report.patterns[0]}, run {chosen.run} (the median of {len(runs)} by downtime):"
+        f" prober downtime {chosen.downtime:.2f} s; `status.durations`: {durations}; CRIU frozen {frozen} s."
+        " Phase transitions (offsets from the creation of the PodMigration), then the lines the operator and the"
+        " node-helpers logged about it:",
+        "",
+        "```",
+        *chosen.trace,
+        "```",
+    ]
 
 
 def before_after(profile: Path = PROFILE) -> list[str]:
@@ -178,11 +214,14 @@ def _what(report: Report) -> list[str]:
 
 
 def render(report: Report) -> str:
-    shared = (f"**Shared machine**: other engineers' tests ran on the same cluster during this run (up to"
-              f" {report.foreign_pods} other pods at a time, {report.foreign_migrations} other PodMigrations created,"
-              f" load average up to {report.max_load:.1f} on {report.machine['nproc']} cores): the figures are"
-              " noisier and slower than on an idle machine." if report.foreign_pods or report.foreign_migrations
-              else f"No other workload was seen on the cluster (load average up to {report.max_load:.1f}).")
+    shared = (
+        f"**Shared machine**: other engineers' tests ran on the same cluster during this run (up to"
+        f" {report.foreign_pods} other pods at a time, {report.foreign_migrations} other PodMigrations created,"
+        f" load average up to {report.max_load:.1f} on {report.machine['nproc']} cores): the figures are"
+        " noisier and slower than on an idle machine."
+        if report.foreign_pods or report.foreign_migrations
+        else f"No other workload was seen on the cluster (load average up to {report.max_load:.1f})."
+    )
     lines = [
         "# Benchmark: live migration downtime against three baselines",
         "",
@@ -210,9 +249,12 @@ def render(report: Report) -> str:
     migrations = [m for m in report.results if m.method == OURS] + [m for ms in report.parallel.values() for m in ms]
     leaving = [m for m in migrations if m.leftovers]
     if leaving:
-        lines += [f"**Left behind**: {len(leaving)} of our {len(migrations)} migrations left"
-                  f" {sum(m.leftovers for m in leaving)} checkpoint images or archives on the nodes once their pods"
-                  " were gone (the image the restored container ran from); the benchmark removed them.", ""]
+        lines += [
+            f"**Left behind**: {len(leaving)} of our {len(migrations)} migrations left"
+            f" {sum(m.leftovers for m in leaving)} checkpoint images or archives on the nodes once their pods"
+            " were gone (the image the restored container ran from); the benchmark removed them.",
+            "",
+        ]
     lines += [
         "## Targets (issue 8)",
         "",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import e2elib as lib
 from kubernetes.client.rest import ApiException
@@ -32,8 +32,9 @@ def collect(cluster: Cluster, name: str, uid: str, status: dict, start: float) -
     for selector in SELECTORS:
         for pod in cluster.core.list_namespaced_pod(lib.OPERATOR_NAMESPACE, label_selector=selector).items:
             try:
-                log = cluster.core.read_namespaced_pod_log(pod.metadata.name, lib.OPERATOR_NAMESPACE,
-                                                           since_seconds=since)
+                log = cluster.core.read_namespaced_pod_log(
+                    pod.metadata.name, lib.OPERATOR_NAMESPACE, since_seconds=since
+                )
             except ApiException:
                 continue  # a pod restarting right now: its lines are lost for this trace
             for line in log.splitlines():
@@ -46,6 +47,6 @@ def _event(node: str, line: str, start: float) -> tuple[float, str]:
     found = LOG_TIME.search(line)
     if not found:
         return float("inf"), f"{node}: {line[:300]}"
-    at = datetime.strptime(found.group(1).replace(",", "."), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc)
-    rest = f"{line[:found.start()].rstrip('[ ')} {line[found.end():].lstrip('] ')}".strip()
+    at = datetime.strptime(found.group(1).replace(",", "."), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    rest = f"{line[: found.start()].rstrip('[ ')} {line[found.end() :].lstrip('] ')}".strip()
     return at.timestamp() - start, f"{node}: {rest[:300]}"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import e2elib as lib
 from kubernetes.client.rest import ApiException
@@ -56,6 +57,7 @@ class Serving:
     def answered_after(self, moment: float, same_process: bool = True, timeout: float = MOVED_SECONDS) -> Answer:
         """Waits for an answer later than `moment` from the original process (or, for a cold restart, another).
         Callers pass a moment after which only the moved process can answer."""
+
         def accept(answer: Answer) -> bool:
             return answer.at > moment and (answer.token == self.first.token) == same_process
 
@@ -100,14 +102,27 @@ def describe(cluster: Cluster, app: str) -> str:
     for pod in cluster.core.list_namespaced_pod(lib.NAMESPACE, label_selector=f"app={app}").items:
         for status in pod.status.container_statuses or []:
             running = status.state.running and status.container_id
-            tasks = threads(pod.spec.node_name, f"$(crictl inspect -o go-template --template '{{{{.info.pid}}}}' "
-                                                f"{status.container_id.split('://', 1)[1]})") if running else ""
+            tasks = (
+                threads(
+                    pod.spec.node_name,
+                    f"$(crictl inspect -o go-template --template '{{{{.info.pid}}}}' "
+                    f"{status.container_id.split('://', 1)[1]})",
+                )
+                if running
+                else ""
+            )
             waiting = status.state.waiting.message if status.state.waiting else ""
-            found.append(f"{pod.metadata.name} on {pod.spec.node_name} {pod.status.phase}: {status.name}="
-                         f"{lib.describe_state(status.state)} {(waiting or '')[:500]}, restarts {status.restart_count}"
-                         f", last {lib.describe_state(status.last_state)} {tasks}")
+            found.append(
+                f"{pod.metadata.name} on {pod.spec.node_name} {pod.status.phase}: {status.name}="
+                f"{lib.describe_state(status.state)} {(waiting or '')[:500]}, restarts {status.restart_count}"
+                f", last {lib.describe_state(status.last_state)} {tasks}"
+            )
             if status.restart_count:
                 with contextlib.suppress(ApiException):
-                    found.append("its last log: " + cluster.core.read_namespaced_pod_log(
-                        pod.metadata.name, lib.NAMESPACE, container=status.name, previous=True)[-1500:])
+                    found.append(
+                        "its last log: "
+                        + cluster.core.read_namespaced_pod_log(
+                            pod.metadata.name, lib.NAMESPACE, container=status.name, previous=True
+                        )[-1500:]
+                    )
     return "; ".join(found) or f"no pod app={app}"

@@ -51,7 +51,11 @@ if [ "$n" = control-plane ]; then
     --leader-elect=false --bind-address 127.0.0.1
 fi
 
-supervise crio crio --config /etc/crio/crio.conf
+# CRI-O's working directory: a directory of its own (the chart's nodeHelper.runtimeWorkingDir default), where the
+# node-helper links checkpoint archives for CRI-O to restore from, so that the helper mounts that and not the node's /.
+crio_cwd=/var/lib/podmigration/runtime-cwd
+mkdir -p -m 0700 "$crio_cwd"
+supervise crio env -C "$crio_cwd" crio --config /etc/crio/crio.conf
 wait_for "[ -S /var/run/crio/crio.sock ]" 120
 supervise kubelet kubelet --config /etc/pm/kubelet.yaml --kubeconfig /etc/pm/kubelet.kubeconfig \
   --hostname-override "$n" --node-ip "$ip" --v 2

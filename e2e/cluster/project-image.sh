@@ -1,35 +1,47 @@
 #!/usr/bin/env bash
-# Builds the project image (operator and node-helper: python3, buildah, skopeo, crictl, this checkout's packages
-# and their PyPI dependencies) and loads it into every node of the local cluster.
-# The tag is the content key of the image, so that a code change rolls the operator and the helpers; it is
-# written to $STATE/project-image for e2e/install.sh.
+# Builds the project image from the Containerfile at the top of the checkout and loads it into every node of the
+# local cluster. No registry can be reached here, so the Containerfile's BASE is a local image made of the node root
+# file system (build-rootfs.sh: Debian trixie with python3, buildah and skopeo) plus crictl: its stages then install
+# only what that base lacks (pip for the build stage, from Debian) and the PyPI dependencies.
+# The tag is the content key of the image (Containerfile, pyproject.toml, the packages, the base), so that a code
+# change rolls the operator and the helpers and an unchanged tree costs nothing; it is written to
+# $STATE/project-image for e2e/install.sh.
 #   project-image.sh [NAME]    (default localhost/podmigration)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"; . "$here/lib.sh"; . "$here/topology.sh"
 name=${1:-localhost/podmigration}
 base=$("$here/build-rootfs.sh" node)
-pyver=$(chroot "$base" python3 -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
-
-# The runtime dependencies from pyproject.toml, as wheels for the image's Python (cached by the dependency list).
-deps=$(python3 -c 'import tomllib,sys; print(" ".join(tomllib.load(open(sys.argv[1],"rb"))["project"]["dependencies"]))' "$REPO_ROOT/pyproject.toml")
-site=$PM_CACHE/pysite/cp$pyver-$(echo "$deps" | sha256sum | cut -c1-12)
-if [ ! -f "$site.complete" ]; then
-  log "installing Python dependencies for cp$pyver: $deps"
-  rm -rf "$site"
-  # shellcheck disable=SC2086
-  python3 -m pip install -q --no-warn-conflicts --target "$site" --python-version "${pyver:0:1}.${pyver:1}" --implementation cp \
-    --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --only-binary=:all: $deps
-  touch "$site.complete"
+app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$REPO_ROOT/charts/podmigration/Chart.yaml")
+# The build context: what the Containerfile copies (.dockerignore keeps the rest out of other builds as well).
+context() { tar -C "$REPO_ROOT" -c --exclude=__pycache__ --sort=name --mtime=@0 --owner=0 --group=0 \
+  Containerfile .dockerignore pyproject.toml operator node-helper contract; }
+key=$( { echo "$base $CRICTL_VERSION $app_version"; sha256sum "$BIN_DIR/crictl"; context; } | sha256sum | cut -c1-16)
+ref=$name:$key
+archive=$PM_CACHE/images/podmigration-$key.tar
+mkdir -p "$PM_CACHE/images"
+if [ ! -f "$archive" ]; then
+  log "building $ref from the Containerfile (base: the node root file system)"
+  rm -rf "$STATE/builder" "$STATE/image-context"
+  mkdir -p "$STATE/image-context"; context | tar -x -C "$STATE/image-context"
+  # The host's resolver and CA bundle (a proxy may re-sign TLS): the build stages reach Debian and PyPI as it does.
+  PM_BINDS="$base:/ctx/rootfs $BIN_DIR/crictl:/ctx/crictl $STATE/image-context:/ctx/src /etc/resolv.conf:/etc/resolv.conf
+    /etc/ssl/certs/ca-certificates.crt:/ctx/ca-certificates.crt" \
+    unshare --mount --uts --propagation private --fork \
+    "$here/node-root.sh" "$base" "$STATE/builder" builder bash -euc "
+      b() { buildah --storage-driver vfs \"\$@\"; }
+      c=\$(b from scratch)
+      b copy \$c /ctx/rootfs / >/dev/null
+      b copy \$c /ctx/crictl /usr/local/bin/crictl >/dev/null
+      b commit --rm -q \$c localhost/podmigration-base:local >/dev/null
+      # No CAP_SYS_RESOURCE here (ENVIRONMENT.md): RUN steps keep this shell's limits instead of raising them.
+      b bud --isolation chroot -q --ulimit nofile=\$(ulimit -Sn):\$(ulimit -Hn) --ulimit nproc=\$(ulimit -Su):\$(ulimit -Hu) \
+        -v /ctx/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro --build-arg BASE=localhost/podmigration-base:local \
+        --build-arg APP_VERSION=$app_version -t $ref -f /ctx/src/Containerfile /ctx/src >/dev/null
+      b push -q $ref oci-archive:/pm-images/${archive##*/}.tmp:$ref" >&2
+  rm -rf "$STATE/builder" "$STATE/image-context"
+  mv "$archive.tmp" "$archive"
 fi
-
-archive=$("$here/image.sh" build "$name:dev" \
-  "--env PYTHONPATH=/opt/podmigration/lib:/opt/podmigration/site --env PYTHONUNBUFFERED=1 --workingdir /opt/podmigration" \
-  "$base:/" "$site:/opt/podmigration/site" "$BIN_DIR/crictl:/usr/local/bin/crictl" \
-  "$REPO_ROOT/operator/podmigration:/opt/podmigration/lib/podmigration" \
-  "$REPO_ROOT/node-helper/nodehelper:/opt/podmigration/lib/nodehelper")
-key=${archive##*-}
-ref=$name:${key%.tar}
 "$here/image.sh" load "$archive" "$ref"
 echo "$ref" > "$STATE/project-image"
 log "image $ref is loaded on every node"

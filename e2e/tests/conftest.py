@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end suite: a real cluster from KUBECONFIG (helpers live in e2elib.py).
+"""Fixtures of the end-to-end suite: a real cluster from KUBECONFIG (helpers live in the e2elib package).
 
 Nothing here starts a cluster: `make e2e` brings the local one up first, and any other cluster that meets
 e2e/README.md works the same way by pointing KUBECONFIG (and PM_E2E_NODE_EXEC) at it.
@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from e2elib import NAMESPACE, SOURCE_NODE, counter_pod, running_pod, wait_for
 from kubernetes import client, config
 
-from e2elib import NAMESPACE, wait_for
+#: Seconds an end-to-end test may take unless it says otherwise (@pytest.mark.timeout): a hung migration fails its
+#: test instead of holding the suite (pyproject's default is for the unit tests).
+E2E_TIMEOUT = 900
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if str(item.path).startswith(HERE + os.sep) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
+
 
 @pytest.fixture(scope="session")
 def api() -> client.ApiClient:
@@ -47,6 +59,18 @@ def pods(core: client.CoreV1Api) -> Iterator[list[str]]:
         core.delete_collection_namespaced_pod(NAMESPACE, label_selector=f"app={name}", grace_period_seconds=0)
 
 
+@pytest.fixture
+def running_counter(core: client.CoreV1Api, pods: list[str]) -> Any:
+    """running_counter(name, node=worker-1): a counter pod the test owns (deleted after it), once Running and Ready."""
+
+    def start(name: str, node: str = SOURCE_NODE) -> client.V1Pod:
+        core.create_namespaced_pod(NAMESPACE, counter_pod(name, node))
+        pods.append(name)
+        return running_pod(core, name)
+
+    return start
+
+
 @pytest.fixture(scope="session")
 def custom(api: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
@@ -59,16 +83,37 @@ def claim(core, unique) -> Iterator[Any]:
 
     def make(mode: str) -> str:
         name = f"pm-claim-{unique}-{mode.lower()}"
-        core.create_persistent_volume({"metadata": {"name": name}, "spec": {
-            "capacity": {"storage": "1Mi"}, "accessModes": [mode], "storageClassName": "pm-e2e",
-            "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/{name}", "type": "DirectoryOrCreate"},
-            "claimRef": {"namespace": NAMESPACE, "name": name}}})
-        core.create_namespaced_persistent_volume_claim(NAMESPACE, {"metadata": {"name": name}, "spec": {
-            "accessModes": [mode], "storageClassName": "pm-e2e", "volumeName": name,
-            "resources": {"requests": {"storage": "1Mi"}}}})
+        core.create_persistent_volume(
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "capacity": {"storage": "1Mi"},
+                    "accessModes": [mode],
+                    "storageClassName": "pm-e2e",
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "hostPath": {"path": f"/tmp/{name}", "type": "DirectoryOrCreate"},
+                    "claimRef": {"namespace": NAMESPACE, "name": name},
+                },
+            }
+        )
+        core.create_namespaced_persistent_volume_claim(
+            NAMESPACE,
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "accessModes": [mode],
+                    "storageClassName": "pm-e2e",
+                    "volumeName": name,
+                    "resources": {"requests": {"storage": "1Mi"}},
+                },
+            },
+        )
         made.append(name)
-        wait_for(f"claim {name} Bound", lambda: core.read_namespaced_persistent_volume_claim(
-            name, NAMESPACE).status.phase == "Bound", timeout=60)
+        wait_for(
+            f"claim {name} Bound",
+            lambda: core.read_namespaced_persistent_volume_claim(name, NAMESPACE).status.phase == "Bound",
+            timeout=60,
+        )
         return name
 
     yield make

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
+from e2elib import GROUP, OPERATOR_NAMESPACE, PLURAL, REPO, VERSION, wait_for
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-
-from e2elib import GROUP, OPERATOR_NAMESPACE, PLURAL, REPO, VERSION, wait_for
 
 OPERATOR = f"system:serviceaccount:{OPERATOR_NAMESPACE}:podmigration-operator"
 NOWHERE = {"nodeSelector": {"podmigration.dev/e2e": "nowhere"}}
@@ -27,8 +27,10 @@ def checkpoint_image(container: str = "counter") -> str:
 
 
 def pod(name: str, image: str = PLAIN_IMAGE, annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name, "annotations": annotations or {}},
-            "spec": {"containers": [{"name": "counter", "image": image}], **NOWHERE, **spec}}
+    return {
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": {"containers": [{"name": "counter", "image": image}], **NOWHERE, **spec},
+    }
 
 
 def denied(call: Any, *args: Any, **kwargs: Any) -> str:
@@ -60,37 +62,70 @@ def user(api: client.ApiClient, namespace: str, unique: str) -> str:
     """A namespace user who may create PodMigrations and create, patch and debug pods, but not delete them."""
     rbac = client.RbacAuthorizationV1Api(api)
     name = f"pm-e2e-{unique}"
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "migrator"}, "rules": [
-        {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["create", "get", "list"]},
-        {"apiGroups": [""], "resources": ["pods", "pods/ephemeralcontainers"],
-         "verbs": ["get", "list", "create", "patch", "update"]}]})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "migrator"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                                     "name": "migrator"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}]})
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "migrator"},
+            "rules": [
+                {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["create", "get", "list"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "pods/ephemeralcontainers"],
+                    "verbs": ["get", "list", "create", "patch", "update"],
+                },
+            ],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "migrator"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "migrator"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}],
+        },
+    )
     return name
 
 
 def test_pod_naming_a_checkpoint_image_is_denied_in_any_namespace(core, namespace):
     message = denied(core.create_namespaced_pod, namespace, pod("steal", checkpoint_image()))
     assert "only the podmigration operator may create pods that use checkpoint images" in message
-    for where in ({"initContainers": [{"name": "init", "image": checkpoint_image()}]},
-                  {"volumes": [{"name": "memory", "image": {"reference": checkpoint_image()}}]}):
+    for where in (
+        {"initContainers": [{"name": "init", "image": checkpoint_image()}]},
+        {"volumes": [{"name": "memory", "image": {"reference": checkpoint_image()}}]},
+    ):
         assert "checkpoint images" in denied(core.create_namespaced_pod, namespace, pod("steal", **where))
     core.create_namespaced_pod(namespace, pod("plain"))  # the same pod on its own image is fine
-    message = denied(core.patch_namespaced_pod_ephemeralcontainers, "plain", namespace, {"spec": {
-        "ephemeralContainers": [{"name": "peek", "image": checkpoint_image()}]}})
+    message = denied(
+        core.patch_namespaced_pod_ephemeralcontainers,
+        "plain",
+        namespace,
+        {"spec": {"ephemeralContainers": [{"name": "peek", "image": checkpoint_image()}]}},
+    )
     assert "only the podmigration operator may point a pod at checkpoint images" in message
-    assert "checkpoint images" in denied(core.patch_namespaced_pod, "plain", namespace, {"spec": {"containers": [
-        {"name": "counter", "image": checkpoint_image()}]}})
+    assert "checkpoint images" in denied(
+        core.patch_namespaced_pod,
+        "plain",
+        namespace,
+        {"spec": {"containers": [{"name": "counter", "image": checkpoint_image()}]}},
+    )
 
 
 def test_statefulset_whose_template_names_a_checkpoint_image_gets_no_pod(api, core, namespace):
     """The StatefulSet controller may create a restore, but only the one a hand-over lists (handover-guard)."""
     apps = client.AppsV1Api(api)
-    apps.create_namespaced_stateful_set(namespace, {"metadata": {"name": "steal"}, "spec": {
-        "serviceName": "steal", "replicas": 1, "selector": {"matchLabels": {"app": "steal"}},
-        "template": {"metadata": {"labels": {"app": "steal"}}, "spec": pod("", checkpoint_image())["spec"]}}})
+    apps.create_namespaced_stateful_set(
+        namespace,
+        {
+            "metadata": {"name": "steal"},
+            "spec": {
+                "serviceName": "steal",
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "steal"}},
+                "template": {"metadata": {"labels": {"app": "steal"}}, "spec": pod("", checkpoint_image())["spec"]},
+            },
+        },
+    )
 
     def refused() -> str | None:
         events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=steal").items
@@ -102,15 +137,23 @@ def test_statefulset_whose_template_names_a_checkpoint_image_gets_no_pod(api, co
 
 def test_podmigration_needs_the_requesters_own_right_to_delete_the_pod(api, core, namespace, user):
     core.create_namespaced_pod(namespace, pod("victim"))
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PodMigration", "metadata": {"name": "move-victim"},
-            "spec": {"podName": "victim"}}
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PodMigration",
+        "metadata": {"name": "move-victim"},
+        "spec": {"podName": "victim"},
+    }
     custom = client.CustomObjectsApi(as_user(api, user))
     message = denied(custom.create_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, body)
     assert f"PodMigration of pod {namespace}/victim denied for {user}: creating it needs the right to delete" in message
-    client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "deleter"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                                    "name": "edit"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "deleter"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        },
+    )
 
     def allowed() -> bool:
         try:
@@ -128,17 +171,28 @@ def test_pod_patch_touching_podmigration_annotations_is_denied(api, core, namesp
     as_operator.create_namespaced_pod(namespace, pod("fenced", annotations={"podmigration.dev/fenced-by": "m"}))
     core.create_namespaced_pod(namespace, pod("plain"))
     pods = client.CoreV1Api(as_user(api, user))
-    message = denied(pods.patch_namespaced_pod, "plain", namespace,
-                     {"metadata": {"annotations": {"podmigration.dev/fenced-by": "m"}}})
+    message = denied(
+        pods.patch_namespaced_pod,
+        "plain",
+        namespace,
+        {"metadata": {"annotations": {"podmigration.dev/fenced-by": "m"}}},
+    )
     assert "only the podmigration operator may set, change or remove podmigration.dev/ annotations" in message
     for change in ("other", None):  # the operator's lock, changed or removed
-        assert "podmigration.dev/fenced-by" in denied(pods.patch_namespaced_pod, "fenced", namespace,
-               {"metadata": {"annotations": {"podmigration.dev/fenced-by": change}}})
-    assert "carries podmigration.dev/migration" in denied(core.create_namespaced_pod, namespace, pod(
-        "forged", annotations={"podmigration.dev/migration": "m"}))
+        assert "podmigration.dev/fenced-by" in denied(
+            pods.patch_namespaced_pod,
+            "fenced",
+            namespace,
+            {"metadata": {"annotations": {"podmigration.dev/fenced-by": change}}},
+        )
+    assert "carries podmigration.dev/migration" in denied(
+        core.create_namespaced_pod, namespace, pod("forged", annotations={"podmigration.dev/migration": "m"})
+    )
     # Anything else about such a pod stays the user's (and its controllers').
     pods.patch_namespaced_pod("fenced", namespace, {"metadata": {"labels": {"tier": "x"}, "annotations": {"a": "b"}}})
-    as_operator.patch_namespaced_pod("fenced", namespace, {"metadata": {"annotations": {"podmigration.dev/fenced-by": None}}})
+    as_operator.patch_namespaced_pod(
+        "fenced", namespace, {"metadata": {"annotations": {"podmigration.dev/fenced-by": None}}}
+    )
 
 
 @pytest.fixture
@@ -147,18 +201,39 @@ def restricted_guard(api: client.ApiClient, namespace: str, unique: str) -> Iter
     installed beside the release's own under another release name and bound to this test's namespace only: the
     values' rules are what the API server enforces, without reinstalling the chart the other tests use."""
     release = f"pm-e2e-{unique}"
-    helm = subprocess.run(["bash", str(REPO / "e2e/cluster/build-helm.sh")], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    helm = subprocess.run(
+        ["bash", str(REPO / "e2e/cluster/build-helm.sh")], check=True, capture_output=True, text=True
+    ).stdout.strip()
     rendered = subprocess.run(
-        [helm, "template", release, str(REPO / "charts/podmigration"), "--namespace", OPERATOR_NAMESPACE,
-         "--show-only", "templates/admission.yaml", "--show-only", "templates/rbac.yaml",
-         "--set", "admission.targetNode=authorized", "--set", "admission.keepSource=forbidden"],
-        check=True, capture_output=True, text=True).stdout
+        [
+            helm,
+            "template",
+            release,
+            str(REPO / "charts/podmigration"),
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--show-only",
+            "templates/admission.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+            "--set",
+            "admission.targetNode=authorized",
+            "--set",
+            "admission.keepSource=forbidden",
+            # The chart's kubeVersion is checked against this (helm template assumes an old default otherwise).
+            "--kube-version",
+            client.VersionApi(api).get_code().git_version,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(rendered) if d}
     policy = docs[("ValidatingAdmissionPolicy", f"{release}-migration-guard")]
     binding = docs[("ValidatingAdmissionPolicyBinding", f"{release}-migration-guard")]
-    binding["spec"]["matchResources"] = {"namespaceSelector": {"matchLabels": {
-        "kubernetes.io/metadata.name": namespace}}}
+    binding["spec"]["matchResources"] = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    }
     target_node = docs[("ClusterRole", f"{release}-target-node")]
     admission = client.AdmissionregistrationV1Api(api)
     rbac = client.RbacAuthorizationV1Api(api)
@@ -176,15 +251,23 @@ def test_target_node_and_keep_source_restricted_by_values(api, core, namespace, 
     admission.keepSource=forbidden nobody may keep the source. Dry runs: admission decides, nothing migrates."""
     core.create_namespaced_pod(namespace, pod("victim"))
     rbac = client.RbacAuthorizationV1Api(api)
-    rbac.create_namespaced_role_binding(namespace, {  # the user may delete and create the pod: only the values bite
-        "metadata": {"name": "editor"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                                   "name": "edit"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {  # the user may delete and create the pod: only the values bite
+            "metadata": {"name": "editor"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        },
+    )
     custom = client.CustomObjectsApi(as_user(api, user))
 
     def create(**spec: Any) -> None:
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PodMigration", "metadata": {"name": "move-victim"},
-                "spec": {"podName": "victim", **spec}}
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "PodMigration",
+            "metadata": {"name": "move-victim"},
+            "spec": {"podName": "victim", **spec},
+        }
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body, dry_run="All")
 
     def refusal(**spec: Any) -> str | None:
@@ -199,10 +282,21 @@ def test_target_node_and_keep_source_restricted_by_values(api, core, namespace, 
     assert "choosing node worker-2 needs the verb target-node" in message
     create()  # without a target the operator picks one: allowed
     assert "keepSource: true may not be set in this cluster" in (refusal(keepSource=True) or "")
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "target-node"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
-                                                        "kind": "ClusterRole", "name": f"{restricted_guard}-target-node"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
-    wait_for("worker-2 allowed once the user is granted target-node", lambda: refusal(targetNode="worker-2") is None,
-             timeout=30)
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "target-node"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"{restricted_guard}-target-node",
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        },
+    )
+    wait_for(
+        "worker-2 allowed once the user is granted target-node",
+        lambda: refusal(targetNode="worker-2") is None,
+        timeout=30,
+    )
     assert "keepSource: true may not be set" in (refusal(targetNode="worker-2", keepSource=True) or "")

@@ -4,15 +4,39 @@ ends (SIGKILL while frozen: its SIGTERM handler never runs)."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
+from e2elib import (
+    NAMESPACE,
+    SOURCE_NODE,
+    TARGET_NODE,
+    PersistentWriter,
+    PodWatch,
+    check_dataset,
+    check_sequence,
+    check_writes,
+    create_service,
+    describe_state,
+    emptydir_file,
+    finished_migration,
+    gate_readiness,
+    nothing_left_of_pods,
+    open_gate,
+    pod_gone,
+    populate,
+    read_counter,
+    redis_ping,
+    redis_pod,
+    redis_run_id,
+    running_pod,
+    script_pod,
+    seqwriter_pod,
+    start_migration,
+    start_redis,
+    wait_for,
+)
 from kubernetes import client
-
-from e2elib import (NAMESPACE, SOURCE_NODE, TARGET_NODE, PersistentWriter, PodWatch, check_dataset, check_sequence,
-                    check_writes, create_service, describe_state, emptydir_file, finished_migration, gate_readiness,
-                    leftovers, open_gate, pod_gone, populate, read_counter, redis_ping, redis_pod, redis_run_id,
-                    running_pod, script_pod, seqwriter_pod, start_migration, start_redis, wait_for)
 
 
 @pytest.fixture
@@ -55,11 +79,16 @@ def test_redis_with_a_persistent_writer_loses_no_acknowledged_write(core, custom
     status = finished_migration(custom, start_migration(custom, name, TARGET_NODE))["status"]
     assert status["phase"] == "Succeeded", (status, writer.summary())
     acked_at_cutover = len(writer.acked)
-    wait_for("acknowledged writes through the Service after the move",
-             lambda: len(writer.acked) > acked_at_cutover + 50, timeout=30)
+    wait_for(
+        "acknowledged writes through the Service after the move",
+        lambda: len(writer.acked) > acked_at_cutover + 50,
+        timeout=30,
+    )
     writer.stop()
-    print(f"\nRedis with {status.get('checkpointBytes', 0) / 2**20:.0f} MiB checkpoint, downtime "
-          f"{status['durations']['downtime']:.2f}s; the writer saw: {writer.summary()}")
+    print(
+        f"\nRedis with {status.get('checkpointBytes', 0) / 2**20:.0f} MiB checkpoint, downtime "
+        f"{status['durations']['downtime']:.2f}s; the writer saw: {writer.summary()}"
+    )
 
     new = running_pod(core, status["targetPod"])
     assert new.spec.node_name == TARGET_NODE
@@ -68,7 +97,7 @@ def test_redis_with_a_persistent_writer_loses_no_acknowledged_write(core, custom
     check_dataset(service_ip)
     assert writer.reconnects >= 1, f"the writer's connection survived the move? {writer.summary()}"
     pod_gone(core, name)
-    assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
+    nothing_left_of_pods(core, custom, name)
 
 
 def test_outbound_connection_reconnects_after_the_move(core, custom, pods, services, unique):
@@ -76,12 +105,17 @@ def test_outbound_connection_reconnects_after_the_move(core, custom, pods, servi
     _, service_ip = redis_with_service(core, pods, services, server)
     name = f"conn-link-{unique}"
     pods.append(name)
-    core.create_namespaced_pod(NAMESPACE, script_pod(name, SOURCE_NODE, "linkclient",
-                                                     {"LINK_ADDR": f"{service_ip}:6379"}))
+    core.create_namespaced_pod(
+        NAMESPACE, script_pod(name, SOURCE_NODE, "linkclient", {"LINK_ADDR": f"{service_ip}:6379"})
+    )
     pod = running_pod(core, name)
-    before = wait_for("the client connected and answered", lambda: (
-        lambda r: r if r["connects"] >= 1 and r["lastOkAgo"] is not None and r["lastOkAgo"] < 1 else None)(
-        read_counter(pod.status.pod_ip)), timeout=30)
+    before = wait_for(
+        "the client connected and answered",
+        lambda: (lambda r: r if r["connects"] >= 1 and r["lastOkAgo"] is not None and r["lastOkAgo"] < 1 else None)(
+            read_counter(pod.status.pod_ip)
+        ),
+        timeout=30,
+    )
 
     status = finished_migration(custom, start_migration(custom, name, TARGET_NODE))["status"]
     assert status["phase"] == "Succeeded", status
@@ -89,13 +123,19 @@ def test_outbound_connection_reconnects_after_the_move(core, custom, pods, servi
     assert new.spec.node_name == TARGET_NODE
     after = read_counter(new.status.pod_ip)
     assert after["token"] == before["token"], f"the client restarted instead of continuing: {before} -> {after}"
-    after = wait_for("the moved client to reconnect by itself and get PONGs again", lambda: (
-        lambda r: r if r["connects"] > before["connects"] and r["lastOkAgo"] is not None and r["lastOkAgo"] < 1
-        else None)(read_counter(new.status.pod_ip)), timeout=30)
+    after = wait_for(
+        "the moved client to reconnect by itself and get PONGs again",
+        lambda: (
+            lambda r: (
+                r if r["connects"] > before["connects"] and r["lastOkAgo"] is not None and r["lastOkAgo"] < 1 else None
+            )
+        )(read_counter(new.status.pod_ip)),
+        timeout=30,
+    )
     print(f"\nlinkclient before {before}, after {after}")
     assert after["token"] == before["token"]
     pod_gone(core, name)
-    assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
+    nothing_left_of_pods(core, custom, name)
 
 
 def test_rollback_after_the_network_cut_serves_again(core, custom, pods, services, writers, unique):
@@ -117,8 +157,11 @@ def test_rollback_after_the_network_cut_serves_again(core, custom, pods, service
     phases = [p["phase"] for p in status["phaseTransitions"]]
     assert "Transferring" in phases and "Restoring" in phases, phases
     acked_at_rollback = len(writer.acked)
-    wait_for("acknowledged writes through the Service after the rollback",
-             lambda: len(writer.acked) > acked_at_rollback + 50, timeout=30)
+    wait_for(
+        "acknowledged writes through the Service after the rollback",
+        lambda: len(writer.acked) > acked_at_rollback + 50,
+        timeout=30,
+    )
     writer.stop()
     print(f"\nrollback: the writer saw {writer.summary()}")
 
@@ -127,7 +170,7 @@ def test_rollback_after_the_network_cut_serves_again(core, custom, pods, service
     assert redis_run_id(service_ip) == run_id, f"the source Redis restarted ({writer.summary()})"
     check_writes(service_ip, writer.acked)
     assert [p.metadata.name for p in core.list_namespaced_pod(NAMESPACE, label_selector=f"app={name}").items] == [name]
-    assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
+    nothing_left_of_pods(core, custom, name)
 
 
 def test_source_is_killed_while_frozen(core, custom, pods, unique):
@@ -146,14 +189,15 @@ def test_source_is_killed_while_frozen(core, custom, pods, unique):
     states = {s.name: s.state for s in final}
     assert states["app"].terminated is not None and states["app"].terminated.exit_code == 137, (
         f"the source's container did not end killed by SIGKILL (137; its SIGTERM handler exits 77): "
-        f"{describe_state(states['app'])}; events seen: {watch.history}")
+        f"{describe_state(states['app'])}; events seen: {watch.history}"
+    )
 
     new = running_pod(core, status["targetPod"])
     assert read_counter(new.status.pod_ip)["token"] == before["token"]
     moved = emptydir_file(TARGET_NODE, new.metadata.uid, "data", "seq.txt")
     assert b"SIGTERM" not in moved, "the source's SIGTERM handler ran and its trace was moved"
     check_sequence(moved, status.get("volumes"))
-    assert leftovers(SOURCE_NODE) == [] and leftovers(TARGET_NODE) == []
+    nothing_left_of_pods(core, custom, name)
 
 
 def test_sockets_of_every_kind_never_block_the_move(core, custom, pods, unique):
@@ -163,8 +207,13 @@ def test_sockets_of_every_kind_never_block_the_move(core, custom, pods, unique):
     core.create_namespaced_pod(NAMESPACE, script_pod(name, SOURCE_NODE, "sockets"))
     pods.append(name)
     before = read_counter(running_pod(core, name, ready=False).status.pod_ip)
-    assert before["tcp"] == {"established6": "ESTABLISHED", "established6-peer": "ESTABLISHED",
-                             "half-closed": "FIN_WAIT2", "half-closed-peer": "CLOSE_WAIT", "connecting": "SYN_SENT"}
+    assert before["tcp"] == {
+        "established6": "ESTABLISHED",
+        "established6-peer": "ESTABLISHED",
+        "half-closed": "FIN_WAIT2",
+        "half-closed-peer": "CLOSE_WAIT",
+        "connecting": "SYN_SENT",
+    }
     assert (before["listening"], before["udp"], before["unix"]) == (True, True, True), before
 
     status = finished_migration(custom, start_migration(custom, name, TARGET_NODE))["status"]

@@ -4,14 +4,26 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
+from e2elib import (
+    NAMESPACE,
+    OPERATOR_NAMESPACE,
+    OPERATOR_SELECTOR,
+    SOURCE_NODE,
+    TARGET_NODE,
+    counter_pod,
+    counter_template,
+    no_pods_left,
+    operator_pods,
+    placed_on_source,
+    pods_of,
+    read_counter,
+    running_pod,
+    wait_for,
+)
 from kubernetes import client
-
-from e2elib import (NAMESPACE, OPERATOR_NAMESPACE, OPERATOR_SELECTOR, SOURCE_NODE, TARGET_NODE, counter_pod,
-                    counter_template, no_pods_left, operator_pods, placed_on_source, pods_of, read_counter, running_pod,
-                    wait_for)
 
 OPT_IN = {"podmigration.dev/eviction": "migrate"}
 
@@ -30,8 +42,9 @@ def workloads(core, apps, unique) -> Iterator[dict[str, str]]:
             core.delete_namespaced_service(app, NAMESPACE)
         core.delete_collection_namespaced_pod(NAMESPACE, label_selector=f"app={app}", grace_period_seconds=0)
         no_pods_left(core, app)
-    subprocess.run(["kubectl", "delete", "pdb", "-n", NAMESPACE, "-l", "pm-e2e=drain", "--ignore-not-found"],
-                   capture_output=True)
+    subprocess.run(
+        ["kubectl", "delete", "pdb", "-n", NAMESPACE, "-l", "pm-e2e=drain", "--ignore-not-found"], capture_output=True
+    )
 
 
 def bare(core, made, name: str, labels: dict[str, str] | None = None) -> None:
@@ -44,27 +57,50 @@ def bare(core, made, name: str, labels: dict[str, str] | None = None) -> None:
 def deployment(apps, made, name: str, labels: dict[str, str] | None = None) -> None:
     template = counter_template(name)
     template["metadata"]["labels"].update(labels or {})
-    apps.create_namespaced_deployment(NAMESPACE, {"metadata": {"name": name}, "spec": {
-        "replicas": 1, "selector": {"matchLabels": {"app": name}}, "template": template}})
+    apps.create_namespaced_deployment(
+        NAMESPACE,
+        {
+            "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}}, "template": template},
+        },
+    )
     made[name] = "Deployment"
 
 
 def statefulset(core, apps, made, name: str, labels: dict[str, str] | None = None) -> None:
-    core.create_namespaced_service(NAMESPACE, {"metadata": {"name": name}, "spec": {
-        "clusterIP": "None", "selector": {"app": name}, "ports": [{"port": 8080}]}})
+    core.create_namespaced_service(
+        NAMESPACE,
+        {
+            "metadata": {"name": name},
+            "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"port": 8080}]},
+        },
+    )
     template = counter_template(name)
     template["metadata"]["labels"].update(labels or {})
-    apps.create_namespaced_stateful_set(NAMESPACE, {"metadata": {"name": name}, "spec": {
-        "serviceName": name, "replicas": 1, "selector": {"matchLabels": {"app": name}}, "template": template}})
+    apps.create_namespaced_stateful_set(
+        NAMESPACE,
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "serviceName": name,
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": template,
+            },
+        },
+    )
     made[name] = "StatefulSet"
 
 
 def tokens_on_source(core, made) -> dict[str, str]:
     """app -> the in-memory token of its one Ready pod, which must run on the node to drain."""
+
     def ready() -> dict[str, client.V1Pod] | None:
         found = {app: pods_of(core, app) for app in made}
-        ok = all(len(pods) == 1 and pods[0].status.container_statuses and pods[0].status.container_statuses[0].ready
-                 for pods in found.values())
+        ok = all(
+            len(pods) == 1 and pods[0].status.container_statuses and pods[0].status.container_statuses[0].ready
+            for pods in found.values()
+        )
         return {app: pods[0] for app, pods in found.items()} if ok else None
 
     pods = wait_for("every workload Ready", ready)
@@ -74,14 +110,20 @@ def tokens_on_source(core, made) -> dict[str, str]:
 
 def tokens_after(core, made) -> dict[str, tuple[str, str]]:
     """app -> (node, token) of its one pod once the drain is over."""
+
     def settled() -> dict[str, client.V1Pod] | None:
         found = {app: pods_of(core, app) for app in made}
-        return {a: p[0] for a, p in found.items()} if all(len(p) == 1 and p[0].status.phase == "Running"
-                                                          for p in found.values()) else None
+        return (
+            {a: p[0] for a, p in found.items()}
+            if all(len(p) == 1 and p[0].status.phase == "Running" for p in found.values())
+            else None
+        )
 
     pods = wait_for("one running pod per workload", settled)
-    return {app: (pod.spec.node_name, read_counter(running_pod(core, pod.metadata.name).status.pod_ip)["token"])
-            for app, pod in pods.items()}
+    return {
+        app: (pod.spec.node_name, read_counter(running_pod(core, pod.metadata.name).status.pod_ip)["token"])
+        for app, pod in pods.items()
+    }
 
 
 def keep_the_operator_off(core) -> None:
@@ -89,28 +131,65 @@ def keep_the_operator_off(core) -> None:
 
     A rollout of the operator still under way (an earlier test changed its environment) finishes first, so that
     no replica it creates later lands on the node."""
-    subprocess.run(["kubectl", "-n", OPERATOR_NAMESPACE, "rollout", "status", "deploy/podmigration-operator",
-                    "--timeout=180s"], check=True, capture_output=True, timeout=200)
+    subprocess.run(
+        ["kubectl", "-n", OPERATOR_NAMESPACE, "rollout", "status", "deploy/podmigration-operator", "--timeout=180s"],
+        check=True,
+        capture_output=True,
+        timeout=200,
+    )
     on_source = [p for p in operator_pods(core) if p.spec.node_name == SOURCE_NODE]
     for pod in on_source:
         core.delete_namespaced_pod(pod.metadata.name, OPERATOR_NAMESPACE)
     gone = {p.metadata.uid for p in on_source}
-    wait_for("every operator replica Ready elsewhere", lambda: (lambda pods: pods if pods and all(
-        p.metadata.uid not in gone and p.spec.node_name != SOURCE_NODE and p.status.container_statuses
-        and p.status.container_statuses[0].ready for p in pods) else None)(operator_pods(core)), timeout=120)
+    wait_for(
+        "every operator replica Ready elsewhere",
+        lambda: (
+            lambda pods: (
+                pods
+                if pods
+                and all(
+                    p.metadata.uid not in gone
+                    and p.spec.node_name != SOURCE_NODE
+                    and p.status.container_statuses
+                    and p.status.container_statuses[0].ready
+                    for p in pods
+                )
+                else None
+            )
+        )(operator_pods(core)),
+        timeout=120,
+    )
     # A terminating replica is still on the node, and kubectl drain refuses it (emptyDir): wait until it is gone.
-    wait_for("no operator replica left on the node", lambda: not [
-        p for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=OPERATOR_SELECTOR).items
-        if p.spec.node_name == SOURCE_NODE], timeout=120)
+    wait_for(
+        "no operator replica left on the node",
+        lambda: (
+            not [
+                p
+                for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=OPERATOR_SELECTOR).items
+                if p.spec.node_name == SOURCE_NODE
+            ]
+        ),
+        timeout=120,
+    )
     moved = {p.status.pod_ip for p in on_source}
 
     def serving() -> set[str]:
-        return {address for s in client.DiscoveryV1Api(core.api_client).list_namespaced_endpoint_slice(
-            OPERATOR_NAMESPACE, label_selector="kubernetes.io/service-name=podmigration-operator").items
-            for e in s.endpoints or [] if (e.conditions and e.conditions.ready) for address in e.addresses}
+        return {
+            address
+            for s in client.DiscoveryV1Api(core.api_client)
+            .list_namespaced_endpoint_slice(
+                OPERATOR_NAMESPACE, label_selector="kubernetes.io/service-name=podmigration-operator"
+            )
+            .items
+            for e in s.endpoints or []
+            if (e.conditions and e.conditions.ready)
+            for address in e.addresses
+        }
 
-    wait_for("the webhook Service to point at replicas off the node only", lambda: (lambda ips: ips and not (
-        ips & moved))(serving()))
+    wait_for(
+        "the webhook Service to point at replicas off the node only",
+        lambda: (lambda ips: ips and not (ips & moved))(serving()),
+    )
 
 
 def test_kubectl_drain_migrates_opted_in_pods_and_evicts_the_others(core, apps, workloads, unique):
@@ -123,8 +202,12 @@ def test_kubectl_drain_migrates_opted_in_pods_and_evicts_the_others(core, apps, 
     core.patch_node(SOURCE_NODE, {"spec": {"unschedulable": True}})
     keep_the_operator_off(core)
 
-    done = subprocess.run(["kubectl", "drain", SOURCE_NODE, "--ignore-daemonsets", "--force", "--timeout=240s"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["kubectl", "drain", SOURCE_NODE, "--ignore-daemonsets", "--force", "--timeout=240s"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
     after = tokens_after(core, workloads)
@@ -142,16 +225,22 @@ def test_kubectl_migrate_drain_moves_pods_and_respects_a_budget(core, apps, work
     bare(core, workloads, moving)
     with placed_on_source(core, [held]):
         deployment(apps, workloads, held)
-    subprocess.run(["kubectl", "create", "pdb", f"{held}", "-n", NAMESPACE, f"--selector=app={held}",
-                    "--min-available=1"], check=True, capture_output=True)
-    subprocess.run(["kubectl", "label", "pdb", held, "-n", NAMESPACE, "pm-e2e=drain"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["kubectl", "create", "pdb", f"{held}", "-n", NAMESPACE, f"--selector=app={held}", "--min-available=1"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["kubectl", "label", "pdb", held, "-n", NAMESPACE, "pm-e2e=drain"], check=True, capture_output=True)
     before = tokens_on_source(core, workloads)
     core.patch_node(SOURCE_NODE, {"spec": {"unschedulable": True}})
     keep_the_operator_off(core)
 
-    done = subprocess.run(["kubectl", "migrate", "drain", SOURCE_NODE, "--ignore-daemonsets", "--timeout", "45"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["kubectl", "migrate", "drain", SOURCE_NODE, "--ignore-daemonsets", "--timeout", "45"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 1, out  # the budget kept one pod on the node
     assert "Transferring" in out and "Succeeded" in out, out  # progress, one line per phase change

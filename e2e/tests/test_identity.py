@@ -22,10 +22,22 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from e2elib import (
+    ARCHIVES,
+    NAMESPACE,
+    OPERATOR_NAMESPACE,
+    SOURCE_NODE,
+    TARGET_NODE,
+    assert_rolled_back,
+    counter_pod,
+    finished_migration,
+    node_exec,
+    operator_pods,
+    read_counter,
+    running_pod,
+    start_migration,
+)
 from kubernetes import client
-
-from e2elib import (ARCHIVES, NAMESPACE, OPERATOR_NAMESPACE, SOURCE_NODE, TARGET_NODE, assert_rolled_back, counter_pod,
-                    finished_migration, node_exec, operator_pods, read_counter, running_pod, start_migration)
 
 HELPER_SELECTOR = "app.kubernetes.io/name=podmigration-node-helper"
 OPERATOR_CN = "system:podmigration:operator"
@@ -52,7 +64,9 @@ def calls(ctx, requests):
 """
 
 # In the operator pod: its own certificate, as its helper client uses it.
-AS_OPERATOR = CALLS + r"""
+AS_OPERATOR = (
+    CALLS
+    + r"""
 tls = "/run/podmigration/identity/current"
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname = False
@@ -60,9 +74,12 @@ ctx.load_verify_locations(f"{tls}/ca.crt")
 ctx.load_cert_chain(f"{tls}/tls.crt", f"{tls}/tls.key")
 calls(ctx, json.loads(sys.argv[1]))
 """
+)
 
 # In a helper pod: a certificate for the node named in argv[2], asked for as the helper asks at start.
-AS_HELPER = CALLS + r"""
+AS_HELPER = (
+    CALLS
+    + r"""
 from pathlib import Path
 from nodehelper.identity import CsrIssuer, NodeIdentity
 identity = NodeIdentity(CsrIssuer(sys.argv[2], "podmigration.dev/node-helper", 600, 60), Path("/run/podmigration/x"))
@@ -73,19 +90,28 @@ except Exception as exc:
     sys.exit(0)
 calls(identity.client_context, json.loads(sys.argv[1]))
 """
+)
 
 
 def pod_on(core: client.CoreV1Api, selector: str, node: str | None = None) -> str:
-    pods = [p for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=selector).items
-            if p.status.phase == "Running" and not p.metadata.deletion_timestamp
-            and (node is None or p.spec.node_name == node)]
+    pods = [
+        p
+        for p in core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=selector).items
+        if p.status.phase == "Running"
+        and not p.metadata.deletion_timestamp
+        and (node is None or p.spec.node_name == node)
+    ]
     assert pods, f"no running pod {selector} on {node or 'any node'}"
     return pods[0].metadata.name
 
 
 def run_in(pod: str, script: str, *args: str) -> Any:
-    done = subprocess.run(["kubectl", "exec", "-n", OPERATOR_NAMESPACE, pod, "--", "python3", "-c", script, *args],
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        ["kubectl", "exec", "-n", OPERATOR_NAMESPACE, pod, "--", "python3", "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -113,15 +139,25 @@ def rogue_context() -> ssl.SSLContext:
     """A client certificate that claims to be the operator, from a CA of its own."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, OPERATOR_CN)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(hours=1)).sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
     with tempfile.TemporaryDirectory() as tmp:
         with open(f"{tmp}/c.pem", "wb") as f:
             f.write(cert.public_bytes(serialization.Encoding.PEM))
-            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+            f.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
         ctx.load_cert_chain(f"{tmp}/c.pem")
@@ -138,18 +174,26 @@ def test_a_client_certificate_the_ca_did_not_sign_is_refused(helper_urls):
 
 
 def test_a_helpers_own_certificate_calls_no_control_endpoint_and_uploads_nothing_ungranted(
-        helper_urls, as_source_helper):
+    helper_urls, as_source_helper
+):
     target = helper_urls[TARGET_NODE]
     answers = as_source_helper(
         SOURCE_NODE,
-        ["POST", f"{target}/v1/checkpoint", {"id": "x-etcd", "namespace": "kube-system", "pod": "etcd",
-                                             "container": "etcd"}, None],
+        [
+            "POST",
+            f"{target}/v1/checkpoint",
+            {"id": "x-etcd", "namespace": "kube-system", "pod": "etcd", "container": "etcd"},
+            None,
+        ],
         ["POST", f"{target}/v1/freeze", {"podUID": "abc"}, None],
-        ["POST", f"{target}/v1/send", {"id": "x-a", "target": helper_urls[SOURCE_NODE], "targetNode": SOURCE_NODE},
-         None],
+        [
+            "POST",
+            f"{target}/v1/send",
+            {"id": "x-a", "target": helper_urls[SOURCE_NODE], "targetNode": SOURCE_NODE},
+            None,
+        ],
         ["POST", f"{target}/v1/grants", {"id": "x-a", "peer": SOURCE_NODE, "sha256": "0" * 64, "bytes": 1}, None],
-        ["PUT", f"{target}/v1/archives/x-a", "forged", {"X-Content-Sha256": "0" * 64,
-                                                        "X-Content-Length-Decoded": "6"}],
+        ["PUT", f"{target}/v1/archives/x-a", "forged", {"X-Content-Sha256": "0" * 64, "X-Content-Length-Decoded": "6"}],
     )
     statuses = [status for status, _ in answers]
     assert statuses == [403] * 5, answers
@@ -163,7 +207,8 @@ def test_a_certificate_for_another_nodes_name_is_denied(as_source_helper):
 
 
 def test_send_reaches_only_the_named_nodes_helper_and_an_archive_id_is_written_once(
-        api, helper_urls, as_operator, unique):
+    api, helper_urls, as_operator, unique
+):
     """An archive put on the source node directly (as a checkpoint would be): sending it to the API server, or to
     a helper other than the node named, is refused; the granted send goes through once."""
     archive = f"pm-identity-{unique}-a"
@@ -196,8 +241,7 @@ def test_send_reaches_only_the_named_nodes_helper_and_an_archive_id_is_written_o
             node_exec(node, "sh", "-c", f"rm -f {ARCHIVES}/{archive}.tar {ARCHIVES}/{archive}.tar.sha256")
 
 
-def test_an_archive_changed_on_the_target_after_its_transfer_rolls_the_migration_back(
-        core, custom, pods, unique):
+def test_an_archive_changed_on_the_target_after_its_transfer_rolls_the_migration_back(core, custom, pods, unique):
     """Container `a`'s archive is flipped on the target while `b`'s (with ballast) is still on the wire; the
     image build finds it and the migration rolls back with the source serving."""
     name = f"tamper-{unique}"
@@ -208,13 +252,24 @@ def test_an_archive_changed_on_the_target_after_its_transfer_rolls_the_migration
     pod = running_pod(core, name)
     before = read_counter(pod.status.pod_ip)
     migration = start_migration(custom, name, TARGET_NODE)
-    uid = custom.get_namespaced_custom_object("podmigration.dev", "v1alpha1", NAMESPACE, "podmigrations",
-                                              migration)["metadata"]["uid"]
+    uid = custom.get_namespaced_custom_object("podmigration.dev", "v1alpha1", NAMESPACE, "podmigrations", migration)[
+        "metadata"
+    ]["uid"]
     path = f"{ARCHIVES}/{uid}-a.tar"
     flipped: list[bytes] = []
-    tamper = threading.Thread(target=lambda: flipped.append(node_exec(TARGET_NODE, "sh", "-c", (
-        f"for i in $(seq 3000); do [ -e {path} ] && break; sleep 0.02; done; "
-        f"printf X | dd of={path} bs=1 seek=2000 conv=notrunc status=none && echo flipped"))))
+    tamper = threading.Thread(
+        target=lambda: flipped.append(
+            node_exec(
+                TARGET_NODE,
+                "sh",
+                "-c",
+                (
+                    f"for i in $(seq 3000); do [ -e {path} ] && break; sleep 0.02; done; "
+                    f"printf X | dd of={path} bs=1 seek=2000 conv=notrunc status=none && echo flipped"
+                ),
+            )
+        )
+    )
     tamper.start()
     status = finished_migration(custom, migration)["status"]
     tamper.join(60)

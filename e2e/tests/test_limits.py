@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import subprocess
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
-from e2elib import (GROUP, NAMESPACE, OPERATOR_NAMESPACE, PLURAL, SOURCE_NODE, TARGET_NODE, TERMINAL, VERSION,
-                    counter_pod, running_pod, start_migration)
+from e2elib import (
+    GROUP,
+    NAMESPACE,
+    OPERATOR_NAMESPACE,
+    PLURAL,
+    SOURCE_NODE,
+    TARGET_NODE,
+    TERMINAL,
+    VERSION,
+    counter_pod,
+    running_pod,
+    start_migration,
+)
 
 RUNNING = {"Preparing", "Checkpointing", "Transferring", "Restoring", "Finalizing"}
 
 
 def set_operator_env(value: str) -> None:
-    for cmd in (["set", "env", "deploy/podmigration-operator", f"PM_MAX_OUTBOUND_PER_NODE={value}"],
-                ["rollout", "status", "deploy/podmigration-operator", "--timeout=120s"]):
+    for cmd in (
+        ["set", "env", "deploy/podmigration-operator", f"PM_MAX_OUTBOUND_PER_NODE={value}"],
+        ["rollout", "status", "deploy/podmigration-operator", "--timeout=120s"],
+    ):
         subprocess.run(["kubectl", "-n", OPERATOR_NAMESPACE, *cmd], check=True, capture_output=True, timeout=150)
 
 
@@ -42,8 +54,10 @@ def test_over_the_per_node_limit_migrations_wait_their_turn_and_say_why(core, cu
     most_at_once = 0
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        statuses = {m: custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, m).get("status") or {}
-                    for m in migrations}
+        statuses = {
+            m: custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, m).get("status") or {}
+            for m in migrations
+        }
         for m, status in statuses.items():
             seen[m].add((status.get("phase", ""), status.get("reason", ""), status.get("message", "")))
         most_at_once = max(most_at_once, sum(s.get("phase") in RUNNING for s in statuses.values()))
@@ -56,5 +70,8 @@ def test_over_the_per_node_limit_migrations_wait_their_turn_and_say_why(core, cu
     queued = [m for m in migrations if any(r == "Queued" for _, r, _ in seen[m])]
     assert len(queued) == 2, seen
     for m in queued:
-        assert any(p == "Pending" and f"free slot on node {SOURCE_NODE}" in msg and "limit 1 per node" in msg
-                   for p, r, msg in seen[m] if r == "Queued"), seen[m]
+        assert any(
+            p == "Pending" and f"free slot on node {SOURCE_NODE}" in msg and "limit 1 per node" in msg
+            for p, r, msg in seen[m]
+            if r == "Queued"
+        ), seen[m]

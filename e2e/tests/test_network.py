@@ -6,18 +6,23 @@ from __future__ import annotations
 import json
 import subprocess
 
+from e2elib import NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, read_counter, running_pod
 from kubernetes import client
 
-from e2elib import NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, read_counter, running_pod
-
-PROBE = ("import json,socket,sys; c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5); "
-         "print(c.makefile().readline().strip())")
+PROBE = (
+    "import json,socket,sys; c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5); "
+    "print(c.makefile().readline().strip())"
+)
 
 
 def read_from_pod(pod: str, ip: str, port: int) -> dict:
     """One counter reading made from inside `pod` (kubectl exec), so the traffic starts in the pod network."""
-    out = subprocess.run(["kubectl", "exec", "-n", NAMESPACE, pod, "--", "python3", "-c", PROBE, ip, str(port)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["kubectl", "exec", "-n", NAMESPACE, pod, "--", "python3", "-c", PROBE, ip, str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -29,7 +34,9 @@ def test_pods_and_services_are_reachable_across_nodes(core, pods, unique):
     pods.extend([client_pod, server_pod])
     service = client.V1Service(
         metadata=client.V1ObjectMeta(name=server_pod),
-        spec=client.V1ServiceSpec(selector={"app": server_pod}, ports=[client.V1ServicePort(port=80, target_port=8080)]),
+        spec=client.V1ServiceSpec(
+            selector={"app": server_pod}, ports=[client.V1ServicePort(port=80, target_port=8080)]
+        ),
     )
     cluster_ip = core.create_namespaced_service(NAMESPACE, service).spec.cluster_ip
     try:

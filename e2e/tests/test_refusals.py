@@ -1,35 +1,74 @@
-"""Every refusal of Preparing: Failed with a specific reason and message, a Warning Event, and the cluster unchanged."""
+"""Every refusal of Preparing: Failed with a specific reason and message, a Warning Event, and the cluster unchanged.
+The refusals that waiting cannot lift are given at admission instead (operator/podmigration/webhooks/preflight.py): the
+create, and its server-side dry run, fail with the same reason and message, and no PodMigration exists."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from e2elib import (
+    GROUP,
+    NAMESPACE,
+    PLURAL,
+    SOURCE_NODE,
+    TARGET_NODE,
+    VERSION,
+    counter_pod,
+    finished_migration,
+    leftovers,
+    running_pod,
+    start_migration,
+    wait_for,
+)
 from kubernetes import client
-
-from e2elib import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, finished_migration, leftovers, running_pod,
-                    start_migration, wait_for)
+from kubernetes.client.exceptions import ApiException
 
 
 def snapshot(core: client.CoreV1Api) -> dict[str, Any]:
     """What a refused migration must not change: the pods (identity, node, labels, annotations) and the nodes."""
-    pods = {p.metadata.name: (p.metadata.uid, p.spec.node_name, p.metadata.labels, p.metadata.annotations, p.status.phase)
-            for p in core.list_namespaced_pod(NAMESPACE).items}
+    pods = {
+        p.metadata.name: (p.metadata.uid, p.spec.node_name, p.metadata.labels, p.metadata.annotations, p.status.phase)
+        for p in core.list_namespaced_pod(NAMESPACE).items
+    }
     # Taints are left out: the node lifecycle controller changes them on its own (fake and cordoned nodes).
     nodes = {n.metadata.name: n.spec.unschedulable for n in core.list_node().items}
     return {"pods": pods, "nodes": nodes, "leftovers": leftovers(SOURCE_NODE) + leftovers(TARGET_NODE)}
 
 
-def assert_refused(core, custom, pod: str, target: str | None, reason: str, text: str) -> None:
+def assert_refused(core, custom, pod: str, target: str | None, reason: str, text: str, timeout: float = 60) -> None:
     before = snapshot(core)
     name = start_migration(custom, pod, target)
-    status = finished_migration(custom, name, timeout=60)["status"]
+    status = finished_migration(custom, name, timeout=timeout)["status"]
     assert (status["phase"], status["reason"]) == ("Failed", reason), status
     assert text in status["message"], status["message"]
-    warnings = wait_for(f"a Warning Event on PodMigration {name}", lambda: [
-        e for e in core.list_namespaced_event(NAMESPACE, field_selector=f"involvedObject.name={name}").items
-        if e.type == "Warning" and text in e.message], timeout=30)
+    warnings = wait_for(
+        f"a Warning Event on PodMigration {name}",
+        lambda: [
+            e
+            for e in core.list_namespaced_event(NAMESPACE, field_selector=f"involvedObject.name={name}").items
+            if e.type == "Warning" and text in e.message
+        ],
+        timeout=30,
+    )
     assert warnings
+    assert snapshot(core) == before
+
+
+def assert_refused_at_admission(core, custom, pod: str, target: str | None, reason: str, text: str) -> None:
+    before = snapshot(core)
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PodMigration", "metadata": {"generateName": f"{pod}-"}}
+    body["spec"] = {"podName": pod, **({"targetNode": target} if target else {})}
+    for dry_run in ("All", None):
+        with pytest.raises(ApiException) as refused:
+            custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body, dry_run=dry_run)
+        assert refused.value.status == 403 and f"{reason}: " in refused.value.body, refused.value.body
+        assert text in refused.value.body, refused.value.body
+    made = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
+    assert not [m for m in made if m["spec"]["podName"] == pod]
     assert snapshot(core) == before
 
 
@@ -45,25 +84,53 @@ def counter(core) -> Iterator[str]:
 
 @pytest.fixture
 def fake_node(core) -> Iterator[callable]:
-    """Registers Node objects that no kubelet backs (deleted afterwards)."""
+    """Registers Node objects that no kubelet backs (deleted afterwards). A Ready one gets a fresh heartbeat every
+    few seconds, as a kubelet would give it: otherwise the node lifecycle controller marks it NotReady after its
+    grace period (about 40 s), before a refusal that waits for a helper (60 s) is given."""
     made: list[str] = []
+    stop = threading.Event()
+
+    def heartbeat(name: str) -> None:
+        while True:
+            now = datetime.now(UTC).isoformat()
+            condition = {
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "faked by the e2e test",
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": now,
+            }
+            core.patch_node_status(name, {"status": {"conditions": [condition]}})
+            if stop.wait(5):
+                return
 
     def make(name: str, ready: bool) -> str:
-        core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name=name, labels={"kubernetes.io/hostname": name})))
+        core.create_node(
+            client.V1Node(metadata=client.V1ObjectMeta(name=name, labels={"kubernetes.io/hostname": name}))
+        )
         made.append(name)
         if ready:
-            condition = {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "faked by the e2e test",
-                         "lastHeartbeatTime": None, "lastTransitionTime": None}
-            core.patch_node_status(name, {"status": {"conditions": [condition]}})
+            threading.Thread(target=heartbeat, args=(name,), daemon=True).start()
+            wait_for(
+                f"node {name} Ready",
+                lambda: any(
+                    c.type == "Ready" and c.status == "True"
+                    for c in core.read_node_status(name).status.conditions or []
+                ),
+            )
         return name
 
     yield make
+    stop.set()
     for name in made:
         core.delete_node(name)
 
 
 def test_missing_pod(core, custom, unique):
-    assert_refused(core, custom, f"no-such-pod-{unique}", TARGET_NODE, "PodNotFound", f"no-such-pod-{unique} not found")
+    assert_refused_at_admission(
+        core, custom, f"no-such-pod-{unique}", TARGET_NODE, "PodNotFound", f"no-such-pod-{unique} not found"
+    )
 
 
 def test_pod_not_running(core, custom, pods, unique):
@@ -78,11 +145,11 @@ def test_pod_not_running(core, custom, pods, unique):
 
 
 def test_target_is_the_source(core, custom, counter):
-    assert_refused(core, custom, counter, SOURCE_NODE, "SameNode", "already runs on")
+    assert_refused_at_admission(core, custom, counter, SOURCE_NODE, "SameNode", "already runs on")
 
 
 def test_unknown_target(core, custom, counter):
-    assert_refused(core, custom, counter, "no-such-node", "TargetNotFound", "no-such-node does not exist")
+    assert_refused_at_admission(core, custom, counter, "no-such-node", "TargetNotFound", "no-such-node does not exist")
 
 
 def test_not_ready_target(core, custom, counter, fake_node, unique):
@@ -100,7 +167,8 @@ def test_unschedulable_target(core, custom, counter):
 
 def test_target_without_ready_helper(core, custom, counter, fake_node, unique):
     node = fake_node(f"helperless-{unique}", ready=True)
-    assert_refused(core, custom, counter, node, "TargetNoHelper", node)
+    # Preparing first waits operator.helperRestartWaitSeconds (60) for a helper that may be restarting.
+    assert_refused(core, custom, counter, node, "TargetNoHelper", node, timeout=60 + 60)
 
 
 def pod_with_volume(core, pods, name: str, volume: dict[str, Any]) -> None:
@@ -115,10 +183,10 @@ def pod_with_volume(core, pods, name: str, volume: dict[str, Any]) -> None:
 def test_host_path_volume(core, custom, pods, unique):
     name = f"vol-{unique}"
     pod_with_volume(core, pods, name, {"hostPath": {"path": "/tmp", "type": "Directory"}})
-    assert_refused(core, custom, name, TARGET_NODE, "UnsupportedVolume", "hostPath")
+    assert_refused_at_admission(core, custom, name, TARGET_NODE, "UnsupportedVolume", "hostPath")
 
 
 def test_read_write_once_pod_claim(core, custom, pods, unique, claim):
     name = f"rwop-{unique}"
     pod_with_volume(core, pods, name, {"persistentVolumeClaim": {"claimName": claim("ReadWriteOncePod")}})
-    assert_refused(core, custom, name, TARGET_NODE, "UnsupportedVolume", "ReadWriteOncePod")
+    assert_refused_at_admission(core, custom, name, TARGET_NODE, "UnsupportedVolume", "ReadWriteOncePod")

@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import json
 
+from e2elib import (
+    NAMESPACE,
+    SOURCE_NODE,
+    TARGET_NODE,
+    checkpoint_image,
+    counter_pod,
+    node_exec,
+    pod_gone,
+    read_counter,
+    restored_flags,
+    running_pod,
+)
 from kubernetes import client
-
-from e2elib import (NAMESPACE, SOURCE_NODE, TARGET_NODE, counter_pod, node_exec, pod_gone, read_counter,
-                    restored_flags, running_pod)
 
 
 def kubelet_checkpoint(api: client.ApiClient, node: str, pod: str, container: str) -> str:
     """POST /checkpoint/{ns}/{pod}/{container} on the node's kubelet (through the API server proxy)."""
     method, url, headers, body, _ = api.param_serialize(
-        "POST", f"/api/v1/nodes/{node}/proxy/checkpoint/{NAMESPACE}/{pod}/{container}",
-        query_params=[("timeout", "120")], auth_settings=["BearerToken"],
+        "POST",
+        f"/api/v1/nodes/{node}/proxy/checkpoint/{NAMESPACE}/{pod}/{container}",
+        query_params=[("timeout", "120")],
+        auth_settings=["BearerToken"],
     )
     resp = api.call_api(method, url, header_params=headers, body=body)
     assert resp.status == 200, resp.data
@@ -42,14 +53,7 @@ def test_checkpoint_on_one_node_restores_on_another(api, core, pods, unique):
     node_exec(SOURCE_NODE, "rm", "-f", archive_path)
     assert len(archive) > 0
     image = f"localhost/smoke-checkpoint:{unique}"
-    tar = f"/tmp/smoke-{unique}.tar"
-    node_exec(TARGET_NODE, "sh", "-c", f"umask 077 && cat > {tar}", stdin=archive)
-    node_exec(TARGET_NODE, "sh", "-euc", f"""
-        c=$(buildah from scratch)
-        buildah add -q $c {tar} /
-        buildah config --annotation=io.kubernetes.cri-o.annotations.checkpoint.name=counter $c
-        buildah commit -q --rm $c {image} >/dev/null
-        rm -f {tar}""")
+    checkpoint_image(TARGET_NODE, archive, image)
 
     restored = f"smoke-dst-{unique}"
     spec = counter_pod(restored, TARGET_NODE, image=image)

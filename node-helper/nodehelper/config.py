@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import criuconfig
-
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-GIB = 1 << 30
-DEFAULT_MAX_ARCHIVE_BYTES = 64 * GIB
-DEFAULT_MIN_FREE_BYTES = GIB
-DEFAULT_MAX_WORKERS = 16
+from nodehelper.criu import criuconfig
+from nodehelper.http.connlimits import ConnectionLimits
+from nodehelper.http.tlsserver import DEFAULT_MAX_WORKERS
+from nodehelper.identity.certificate import SERVICE_ACCOUNT_DIR
+from nodehelper.store.archives import DEFAULT_MAX_ARCHIVE_BYTES
+from nodehelper.streams.diskspace import DEFAULT_MIN_FREE_BYTES, DEFAULT_MIN_FREE_PERCENT
+from pmcontract import names
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,12 @@ class Config:
     node_name: str
     node_ip: str
     port: int = 9443
+    #: Port of /metrics (plain HTTP on node_ip, the container port named metrics); 0: none.
+    metrics_port: int = 0
     #: tmpfs directory the key passes through while ssl loads it (removed right after).
     identity_dir: Path = Path("/run/podmigration/identity")
     #: signerName of the helpers' CertificateSigningRequests (the operator signs them) and the validity asked for.
-    signer_name: str = "podmigration.dev/node-helper"
+    signer_name: str = names.DEFAULT_SIGNER
     cert_validity_seconds: int = 86400
     #: How long the start waits for the operator to sign the first certificate.
     csr_timeout_seconds: int = 300
@@ -44,15 +46,24 @@ class Config:
     criu_config: Path = Path("/host/etc/criu/runc.conf")
     criu_options: tuple[str, ...] = ()
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
+    #: Kept free on every filesystem the helper writes to: min_free_percent of it plus min_free_bytes
+    #: (streams/diskspace.py).
     min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
+    min_free_percent: int = DEFAULT_MIN_FREE_PERCENT
     max_workers: int = DEFAULT_MAX_WORKERS
+    connection_limits: ConnectionLimits = ConnectionLimits()
     #: CRI-O's working directory as mounted here: set, replacements restore straight from the archive
-    #: (archiverestore.py); unset, from a checkpoint image.
+    #: (runtime/archivelinks.py); unset, from a checkpoint image.
     runtime_dir: Path | None = None
 
     @property
     def archive_dir(self) -> Path:
         return self.work_dir / "archives"
+
+    @property
+    def alias_dir(self) -> Path:
+        """Which pod each alias settle gave is for (services/restore/aliases.py)."""
+        return self.work_dir / "aliases"
 
     @property
     def scratch_dir(self) -> Path:
@@ -70,6 +81,7 @@ class Config:
             node_name=env.get("NODE_NAME") or d.node_name,
             node_ip=node_ip,
             port=int(env.get("PM_HELPER_PORT", d.port)),
+            metrics_port=int(env.get("PM_METRICS_PORT", d.metrics_port)),
             identity_dir=Path(env.get("PM_IDENTITY_DIR", d.identity_dir)),
             signer_name=env.get("PM_SIGNER_NAME") or d.signer_name,
             cert_validity_seconds=_count(env, "PM_CERT_VALIDITY_SECONDS", d.cert_validity_seconds, minimum=600),
@@ -90,9 +102,21 @@ class Config:
             criu_options=tuple(criuconfig.parse_options(env.get("PM_CRIU_OPTIONS", ""))),
             max_archive_bytes=_count(env, "PM_MAX_ARCHIVE_BYTES", d.max_archive_bytes, minimum=1),
             min_free_bytes=_count(env, "PM_MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
+            min_free_percent=_count(env, "PM_MIN_FREE_PERCENT", d.min_free_percent, minimum=0),
             max_workers=_count(env, "PM_MAX_WORKERS", d.max_workers, minimum=1),
+            connection_limits=_connection_limits(env, d.connection_limits),
             runtime_dir=Path(env["PM_RUNTIME_DIR"]) if env.get("PM_RUNTIME_DIR") else None,
         )
+
+
+def _connection_limits(env: Mapping[str, str], d: ConnectionLimits) -> ConnectionLimits:
+    return ConnectionLimits(
+        total=_count(env, "PM_MAX_CONNECTIONS", d.total, minimum=1),
+        per_peer=_count(env, "PM_MAX_CONNECTIONS_PER_PEER", d.per_peer, minimum=1),
+        unauthenticated=_count(env, "PM_MAX_UNAUTHENTICATED", d.unauthenticated, minimum=1),
+        handshake_seconds=_count(env, "PM_HANDSHAKE_TIMEOUT_SECONDS", int(d.handshake_seconds), minimum=1),
+        header_seconds=_count(env, "PM_HEADER_TIMEOUT_SECONDS", int(d.header_seconds), minimum=1),
+    )
 
 
 def _count(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:

@@ -9,8 +9,10 @@ import http.client
 import json
 import sys
 
-from . import tlsconfig, transfer
-from .config import Config
+from nodehelper.config import Config
+from nodehelper.identity import tlsconfig
+from nodehelper.peers import client
+from pmcontract import paths
 
 TIMEOUT = 4.0
 
@@ -19,9 +21,9 @@ def check(config: Config) -> str:
     """Returns the failure, or "" when the helper answered {"ok": true}."""
     host = f"[{config.node_ip}]" if ":" in config.node_ip else config.node_ip
     try:
-        conn = transfer.connect(config.node_ip, config.port, tlsconfig.probe_context(), TIMEOUT)
+        conn = client.connect(config.node_ip, config.port, tlsconfig.probe_context(), TIMEOUT)
         try:
-            conn.request("GET", "/healthz")
+            conn.request("GET", paths.HEALTHZ)
             resp = conn.getresponse()
             body = resp.read(1 << 16)
         finally:

@@ -5,22 +5,25 @@ from __future__ import annotations
 import logging
 import ssl
 
-from . import criuconfig, tlsconfig
-from .api import Helper
-from .archiverestore import ArchiveLinks
-from .archives import ArchiveStore
-from .commands import Tools
-from .config import Config
-from .containers import Containers
-from .freezer import Freezer
-from .identity import NodeIdentity
-from .images import Images
-from .killer import Killer
-from .kubelet import Kubelet
-from .netcut import NetworkCut
-from .podapi import PodApi
-from .tlsserver import TLSThreadingServer
-from .volumes import EmptyDirs
+from nodehelper.config import Config
+from nodehelper.criu import criuconfig
+from nodehelper.http.tlsserver import TLSThreadingServer
+from nodehelper.identity import tlsconfig
+from nodehelper.identity.certificate import NodeIdentity
+from nodehelper.node.freezer import Freezer
+from nodehelper.node.killer import Killer
+from nodehelper.node.netcut import NetworkCut
+from nodehelper.node.volumes import EmptyDirs
+from nodehelper.runtime.archivelinks import ArchiveLinks
+from nodehelper.runtime.commands import Tools
+from nodehelper.runtime.containers import Containers
+from nodehelper.runtime.images import Images
+from nodehelper.runtime.kubelet import Kubelet
+from nodehelper.services.helper import Helper
+from nodehelper.services.pods import PodApi
+from nodehelper.services.restore.aliases import AliasRecords
+from nodehelper.store.archives import ArchiveStore
+from nodehelper.streams.diskspace import DiskSpace
 
 log = logging.getLogger("nodehelper")
 
@@ -29,7 +32,8 @@ def build_apis(config: Config, peer_context: ssl.SSLContext) -> tuple[Helper, Po
     """``peer_context``: the client side of this node's identity (the helper swaps it on renewal)."""
     tools = Tools(config.cri_endpoint, config.storage_root, config.storage_runroot, config.storage_driver)
     kubelet_ctx = tlsconfig.kubelet_context(config.kubelet_ca_file, config.kubelet_insecure_tls)
-    store = ArchiveStore(config.archive_dir, config.max_archive_bytes, config.min_free_bytes)
+    space = DiskSpace(config.min_free_bytes, config.min_free_percent)
+    store = ArchiveStore(config.archive_dir, config.max_archive_bytes, space)
     freezer = Freezer(config.cgroup_root)
     containers = Containers(tools)
     helper = Helper(
@@ -43,6 +47,7 @@ def build_apis(config: Config, peer_context: ssl.SSLContext) -> tuple[Helper, Po
         containers=containers,
         peer_context=peer_context,
         scratch_dir=config.scratch_dir,
+        alias_records=AliasRecords(config.alias_dir),
         links=ArchiveLinks(config.runtime_dir, config.archive_dir) if config.runtime_dir else None,
     )
     pods = PodApi(

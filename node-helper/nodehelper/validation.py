@@ -6,7 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import BadRequest
+from nodehelper.errors import BadRequest
 
 _ID = re.compile(r"[a-z0-9]([a-z0-9-]{0,251}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
@@ -79,12 +79,6 @@ def header_byte_count(value: str, name: str) -> int:
     return int(value)
 
 
-def recorded_archive(body: dict[str, Any]) -> tuple[str, int]:
-    """The "sha256" and "bytes" the checkpoint or pack answered, which the caller recorded and now requires of
-    the archive it is about to use."""
-    return sha256_hex(field(body, "sha256")), byte_count(field(body, "bytes"), "bytes")
-
-
 def peer_url(value: object) -> tuple[str, int]:
     """A peer helper is addressed as https://HOST:PORT and nothing else, so no request can be redirected."""
     if not isinstance(value, str):
@@ -118,3 +112,12 @@ def timeout_seconds(value: object, default: int, maximum: int = 3600) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise BadRequest(f"invalid timeoutSeconds: {value!r} (1..{maximum})")
     return value
+
+
+def unix_time(value: object, what: str) -> float | None:
+    """An optional point in time in a JSON body: seconds since the epoch (None when absent)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e11:
+        raise BadRequest(f"invalid {what}: {value!r} (seconds since the epoch)")
+    return float(value)

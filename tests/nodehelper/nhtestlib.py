@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import struct
-import subprocess
 import tarfile
+import tempfile
 import threading
 from pathlib import Path
 
-from nodehelper import tlsconfig
-from nodehelper.api import Helper
-from nodehelper.archiverestore import ArchiveLinks
-from nodehelper.archives import ArchiveStore
 from nodehelper.errors import ChecksumMismatch, HelperError
-from nodehelper.freezer import Freezer
-from nodehelper.killer import Killer
-from nodehelper.podapi import PodApi
-from nodehelper.server import HelperServer
-from nodehelper.volumes import EmptyDirs
+from nodehelper.http.connlimits import ConnectionLimits
+from nodehelper.http.server import HelperServer
+from nodehelper.identity import tlsconfig
+from nodehelper.node.freezer import Freezer
+from nodehelper.node.killer import Killer
+from nodehelper.node.volumes import EmptyDirs
+from nodehelper.runtime.archivelinks import ArchiveLinks
+from nodehelper.services.helper import Helper
+from nodehelper.services.pods import PodApi
+from nodehelper.services.restore.aliases import AliasRecords
+from nodehelper.store.archives import ArchiveStore
 
 
 def varint(n: int) -> bytes:
@@ -83,72 +84,6 @@ def build_archive(
             tar.addfile(info, io.BytesIO(data))
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def signed_cert(out: Path, ca_dir: Path, cn: str) -> None:
-    """Writes ca.crt/tls.crt/tls.key into `out`, the cert signed by the CA in `ca_dir`."""
-    out.mkdir(parents=True, exist_ok=True)
-    ext = out / "ext.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
-    _openssl(
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        str(out / "tls.key"),
-        "-out",
-        str(out / "tls.csr"),
-        "-subj",
-        f"/CN={cn}",
-    )
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        str(out / "tls.csr"),
-        "-CA",
-        str(ca_dir / "ca.crt"),
-        "-CAkey",
-        str(ca_dir / "ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        str(ext),
-        "-out",
-        str(out / "tls.crt"),
-    )
-    shutil.copy(ca_dir / "ca.crt", out / "ca.crt")
-
-
-def make_ca(directory: Path, cn: str) -> Path:
-    directory.mkdir(parents=True)
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-keyout",
-        str(directory / "ca.key"),
-        "-out",
-        str(directory / "ca.crt"),
-        "-subj",
-        f"/CN={cn}",
-    )
-    return directory
-
-
 def image_payload(image: str) -> bytes:
     return image.encode() * 200_000
 
@@ -164,6 +99,8 @@ class FakeImages:
         self.built: list[tuple[str, str]] = []
         self.dangling: list[str] = []  # images that lost their name to a rebuild: invisible to cleanup
         self.layers: dict[str, str] = {}  # checkpoint image -> the sha256 of its one layer
+        self.aliases: dict[str, str] = {}  # a name of ours given to another image (settle) -> that image's id
+        self.storage_root = Path(tempfile.gettempdir())
 
     def build_checkpoint_image(
         self, archive: Path, container: str, image: str, *, sha256: str, size: int, scratch: Path
@@ -188,10 +125,20 @@ class FakeImages:
         return self.image_id(image)
 
     def image_id(self, image: str) -> str | None:
-        """Stable per image name and content, as a pointer image's id is (its labels name the archive)."""
+        """Stable per image name and content (a pointer image's id: its labels name the archive; here without the
+        nonce), or the id an alias was given."""
         if image not in self.images:
             return None
+        if image in self.aliases:
+            return self.aliases[image]
         return hashlib.sha256(f"{image}@{self.layers.get(image)}".encode()).hexdigest()
+
+    def is_ours(self, image: str) -> bool:
+        return image not in self.aliases
+
+    def tag(self, image_id: str, name: str) -> None:
+        self.images.add(name)
+        self.aliases[name] = image_id
 
     def holds_checkpoint(self, image: str, sha256: str) -> bool:
         return image in self.images and self.layers.get(image) == sha256
@@ -204,6 +151,9 @@ class FakeImages:
 
     def is_present(self, image: str) -> bool:
         return image in self.images
+
+    def size(self, image: str) -> int:
+        return len(image_payload(image))
 
     def export(self, image: str, dest: Path) -> None:
         """The 'image archive' is the image name repeated: big enough to span chunks, checkable after transfer."""
@@ -221,11 +171,19 @@ class FakeImages:
         if image in self.in_use:
             raise HelperError(f"image {image} is in use by a container")
         self.images.discard(image)
+        self.aliases.pop(image, None)
         self.removed.append(image)
 
 
-def grant(receiver: "RunningHelper", archive_id: str, data: bytes | None = None, *, sha256: str = "",
-          size: int = 0, peer: str = "source") -> None:
+def grant(
+    receiver: RunningHelper,
+    archive_id: str,
+    data: bytes | None = None,
+    *,
+    sha256: str = "",
+    size: int = 0,
+    peer: str = "source",
+) -> None:
     """What the operator does before a send: lets `peer`'s helper upload this archive (data, or sha256 + size)."""
     if data is not None:
         sha256, size = hashlib.sha256(data).hexdigest(), len(data)
@@ -236,7 +194,14 @@ class RunningHelper:
     """A helper serving on loopback; with `runtime_dir` (CRI-O's working directory stand-in) it restores from
     archives, else from checkpoint images."""
 
-    def __init__(self, root: Path, tls_dir: Path, max_workers: int = 16, runtime_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        tls_dir: Path,
+        max_workers: int = 16,
+        runtime_dir: Path | None = None,
+        limits: ConnectionLimits = ConnectionLimits(),
+    ) -> None:
         self.store = ArchiveStore(root / "archives")
         self.images = FakeImages()
         freezer = Freezer(root / "cgroup", timeout=1.0)
@@ -250,6 +215,7 @@ class RunningHelper:
             containers=None,  # type: ignore[arg-type]
             peer_context=tlsconfig.client_context(tls_dir),
             scratch_dir=root / "tmp",
+            alias_records=AliasRecords(root / "aliases"),
             links=ArchiveLinks(runtime_dir, root / "archives") if runtime_dir else None,
         )
         self.pods = PodApi(
@@ -261,7 +227,12 @@ class RunningHelper:
             cgroup_root=root / "cgroup",
         )
         self.server = HelperServer(
-            ("127.0.0.1", 0), tlsconfig.server_context(tls_dir), self.helper, self.pods, max_workers=max_workers
+            ("127.0.0.1", 0),
+            tlsconfig.server_context(tls_dir),
+            self.helper,
+            self.pods,
+            max_workers=max_workers,
+            limits=limits,
         )
         self.port = self.server.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"

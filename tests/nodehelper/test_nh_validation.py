@@ -1,4 +1,5 @@
 import pytest
+
 from nodehelper import validation
 from nodehelper.errors import BadRequest
 

@@ -1,24 +1,26 @@
-import sys
-from pathlib import Path
+"""Fixtures of the operator's tests, laid out like the code (api/, domain/, clients/, controller/, webhooks/,
+identity/, cli/, chart/). The fakes and builders are pmfakes.py, importable through pytest's ``pythonpath``
+(pyproject.toml): tests/operator has no __init__.py on purpose, the package name "operator" would shadow the
+standard library."""
 
-# The builders and fakes live next to the tests (tests/operator has no __init__.py on purpose: the
-# package name "operator" would shadow the standard library).
-sys.path.insert(0, str(Path(__file__).parent))
+import pytest
+from pmfakes import CONFIG, SERVICE, FakeClock, FakeHelpers, FakeKube, make_helper_pod, make_node, make_pod
 
-import pytest  # noqa: E402
-from pmfakes import CONFIG, SERVICE, FakeClock, FakeHelpers, FakeKube, make_helper_pod, make_node, make_pod  # noqa: E402
-
-from podmigration import api  # noqa: E402
-from podmigration.migration import Deps  # noqa: E402
+from podmigration import api
+from podmigration.controller import faults
+from podmigration.controller.context import Deps
 
 
 @pytest.fixture
 def world():
     """A two-container pod on worker-1 behind a Service, helpers on both workers; (kube, helpers, clock, events,
     deps). The replacement pod becomes Running and Ready as soon as it exists."""
-    kube = FakeKube(pods=[make_pod("counter", containers=("app", "side"))],
-                    nodes=[make_node("worker-1"), make_node("worker-2")], services=[SERVICE],
-                    helper_pods=[make_helper_pod("worker-1", "10.0.0.1"), make_helper_pod("worker-2", "10.0.0.2")])
+    kube = FakeKube(
+        pods=[make_pod("counter", containers=("app", "side"))],
+        nodes=[make_node("worker-1"), make_node("worker-2")],
+        services=[SERVICE],
+        helper_pods=[make_helper_pod("worker-1", "10.0.0.1"), make_helper_pod("worker-2", "10.0.0.2")],
+    )
     helpers = FakeHelpers(kube)
     clock = FakeClock()
     events: list = []
@@ -32,5 +34,5 @@ def world():
                 pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
 
     kube.on_get_migration.append(replacement_becomes_ready)
-    deps = Deps(kube=kube, helpers=helpers, config=CONFIG, events=record, clock=clock)
+    deps = Deps(kube=kube, helpers=helpers, config=CONFIG, events=record, clock=clock, faults=faults)
     return kube, helpers, clock, events, deps

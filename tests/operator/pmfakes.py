@@ -3,33 +3,66 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from podmigration import api
-from podmigration.config import Config
+from podmigration.api.types import Obj
+from podmigration.clients.config import Config
 
-Obj = dict[str, Any]
 
-
-def make_pod(name: str = "counter", node: str = "worker-1", *, namespace: str = "default", phase: str = "Running",
-             containers: tuple[str, ...] = ("app",), labels: dict[str, str] | None = None, **spec: Any) -> Obj:
+def make_pod(
+    name: str = "counter",
+    node: str = "worker-1",
+    *,
+    namespace: str = "default",
+    phase: str = "Running",
+    containers: tuple[str, ...] = ("app",),
+    labels: dict[str, str] | None = None,
+    **spec: Any,
+) -> Obj:
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "resourceVersion": "7",
-                     "labels": dict(labels if labels is not None else {"app": name}), "annotations": {}},
-        "spec": {"nodeName": node, "containers": [{"name": c, "image": f"localhost/{c}:1"} for c in containers],
-                 **spec},
-        "status": {"phase": phase, "hostIP": "10.0.0.1",
-                   "conditions": [{"type": "Ready", "status": "True"}],
-                   "containerStatuses": [{"name": c, "state": {"running": {}}} for c in containers]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{name}",
+            "resourceVersion": "7",
+            "labels": dict(labels if labels is not None else {"app": name}),
+            "annotations": {},
+        },
+        "spec": {
+            "nodeName": node,
+            "containers": [{"name": c, "image": f"localhost/{c}:1"} for c in containers],
+            **spec,
+        },
+        "status": {
+            "phase": phase,
+            "hostIP": "10.0.0.1",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": c, "state": {"running": {}}} for c in containers],
+        },
     }
 
 
-def make_node(name: str, *, ready: bool = True, unschedulable: bool = False, labels: dict[str, str] | None = None,
-              taints: list[Obj] | None = None) -> Obj:
+def owned_by(pod: Obj, kind: str, name: str) -> Obj:
+    """``pod`` with a controller of that kind and name (apps/v1)."""
+    pod["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": kind, "name": name, "controller": True}]
+    return pod
+
+
+def make_node(
+    name: str,
+    *,
+    ready: bool = True,
+    unschedulable: bool = False,
+    labels: dict[str, str] | None = None,
+    taints: list[Obj] | None = None,
+) -> Obj:
     return {
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
         "spec": {"unschedulable": unschedulable, "taints": taints or []},
@@ -39,16 +72,38 @@ def make_node(name: str, *, ready: bool = True, unschedulable: bool = False, lab
 
 def make_pdb(name: str, allowed: int, match_labels: dict[str, str], namespace: str = "default") -> Obj:
     """A policy/v1 PodDisruptionBudget as the disruption controller left it (``status.disruptionsAllowed``)."""
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"selector": {"matchLabels": dict(match_labels)}}, "status": {"disruptionsAllowed": allowed}}
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": {"matchLabels": dict(match_labels)}},
+        "status": {"disruptionsAllowed": allowed},
+    }
 
 
 def make_helper_pod(node: str, ip: str, ready: bool = True) -> Obj:
-    return {"metadata": {"name": f"helper-{node}", "labels": {"app.kubernetes.io/name": "podmigration-node-helper"}},
-            "spec": {"nodeName": node},
-            "status": {"phase": "Running", "hostIP": ip,
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    return {
+        "metadata": {"name": f"helper-{node}", "labels": {"app.kubernetes.io/name": "podmigration-node-helper"}},
+        "spec": {"nodeName": node},
+        "status": {
+            "phase": "Running",
+            "hostIP": ip,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+#: A node-helper's GET /v1/node answer on a node that can migrate (pmcontract.bodies.NodeAnswer).
+GOOD_NODE_FACTS: Obj = {
+    "node": "",
+    "crio_restores": True,
+    "crio_error": "",
+    "criu_config": "/host/etc/criu/runc.conf",
+    "criu_block": True,
+    "work_dir": "/var/lib/kubelet/checkpoints/podmigration",
+    "free_bytes": 50 << 30,
+    "floor_bytes": 8 << 30,
+}
 
 
 class FakeApiError(ApiException):
@@ -57,14 +112,15 @@ class FakeApiError(ApiException):
     def __init__(self, status: int, message: str) -> None:
         Exception.__init__(self, message)
         self.status, self.reason, self.headers = status, message, None
-        self.body = '{"message": "%s"}' % message
+        self.body = json.dumps({"message": message})
 
 
 class FakeKube:
-    """The subset of podmigration.kube.Kube the operator and CLI use, on dicts in memory."""
+    """The subset of podmigration.clients.kube.Kube the operator and CLI use, on dicts in memory."""
 
-    def __init__(self, pods: list[Obj] = (), nodes: list[Obj] = (), services: list[Obj] = (),
-                 helper_pods: list[Obj] = ()) -> None:
+    def __init__(
+        self, pods: list[Obj] = (), nodes: list[Obj] = (), services: list[Obj] = (), helper_pods: list[Obj] = ()
+    ) -> None:
         self.pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): copy.deepcopy(p) for p in pods}
         self.nodes = [copy.deepcopy(n) for n in nodes]
         self.services = [copy.deepcopy(s) for s in services]
@@ -82,6 +138,8 @@ class FakeKube:
         self.budgets: list[Obj] = []  # PodDisruptionBudgets
         self.eviction_errors: dict[str, list[int]] = {}  # pod -> API error statuses of its next evictions (429, ...)
         self.evicted: list[str] = []  # pods evicted (through the Eviction API), in order
+        self.eviction_graces: dict[str, int | None] = {}  # pod -> the grace period its eviction asked for
+        self.node_facts: dict[str, Obj | Exception] = {}  # helper pod -> its GET /v1/node answer (default: all good)
 
     def get_pod(self, namespace: str, name: str) -> Obj | None:
         pod = self.pods.get((namespace, name))
@@ -131,8 +189,14 @@ class FakeKube:
         return copy.deepcopy(self.owners.get((kind, name)))
 
     def post_event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        self.events.append({"involvedObject": {"name": obj["metadata"]["name"], "uid": obj["metadata"].get("uid")},
-                            "type": type_, "reason": reason, "message": message})
+        self.events.append(
+            {
+                "involvedObject": {"name": obj["metadata"]["name"], "uid": obj["metadata"].get("uid")},
+                "type": type_,
+                "reason": reason,
+                "message": message,
+            }
+        )
 
     def set_webhook_match(self, configuration: str, expression: str) -> None:
         self.webhook_matches.append((configuration, expression))
@@ -144,8 +208,20 @@ class FakeKube:
         return copy.deepcopy(self.volumes.get(name))
 
     def pod_events(self, namespace: str, pod_name: str, pod_uid: str) -> list[Obj]:
-        return [copy.deepcopy(e) for e in self.events
-                if e["involvedObject"]["name"] == pod_name and e["involvedObject"]["uid"] == pod_uid]
+        return [
+            copy.deepcopy(e)
+            for e in self.events
+            if e["involvedObject"]["name"] == pod_name and e["involvedObject"]["uid"] == pod_uid
+        ]
+
+    def get_namespace(self, name):
+        return {"metadata": {"name": name}}
+
+    def helper_node_facts(self, namespace: str, pod: str, port: int) -> Obj:
+        answer = self.node_facts.get(pod, GOOD_NODE_FACTS)
+        if isinstance(answer, Exception):
+            raise answer
+        return copy.deepcopy(answer)
 
     def list_nodes(self) -> list[Obj]:
         return copy.deepcopy(self.nodes)
@@ -153,18 +229,25 @@ class FakeKube:
     def cordon_node(self, name: str) -> None:
         next(n for n in self.nodes if n["metadata"]["name"] == name)["spec"]["unschedulable"] = True
 
-    def list_node_pods(self, node: str) -> list[Obj]:
-        return [copy.deepcopy(p) for p in self.pods.values() if p["spec"].get("nodeName") == node]
+    def list_node_pods(self, node: str, label_selector: str | None = None) -> list[Obj]:
+        """``label_selector``: only the key=value form, comma-separated."""
+        wanted = dict(term.split("=", 1) for term in label_selector.split(",")) if label_selector else {}
+        return [
+            copy.deepcopy(p)
+            for p in self.pods.values()
+            if p["spec"].get("nodeName") == node and all(p["metadata"]["labels"].get(k) == v for k, v in wanted.items())
+        ]
 
     def list_disruption_budgets(self, namespace: str) -> list[Obj]:
         return [copy.deepcopy(b) for b in self.budgets if b["metadata"]["namespace"] == namespace]
 
-    def evict_pod(self, namespace: str, name: str, uid: str) -> None:
+    def evict_pod(self, namespace: str, name: str, uid: str, grace_seconds: int | None = None) -> None:
         """Deletes the pod at once, unless ``eviction_errors`` has an answer left for it."""
         errors = self.eviction_errors.get(name)
         if errors:
             raise FakeApiError(errors.pop(0), "Cannot evict pod as it would violate the pod's disruption budget.")
         self.evicted.append(name)
+        self.eviction_graces[name] = grace_seconds
         self.delete_pod(namespace, name, uid)
 
     def list_services(self, namespace: str) -> list[Obj]:
@@ -179,14 +262,20 @@ class FakeKube:
     def list_migrations(self, namespace: str | None) -> list[Obj]:
         return [copy.deepcopy(m) for (ns, _), m in self.migrations.items() if namespace in (None, ns)]
 
-    def create_migration(self, namespace: str, body: Obj) -> Obj:
+    def create_migration(self, namespace: str, body: Obj, dry_run: bool = False) -> Obj:
         migration = {"apiVersion": api.API_VERSION, "kind": api.KIND, **copy.deepcopy(body)}
         meta = migration["metadata"]
         meta.setdefault("name", meta.pop("generateName", "pm-") + "x7k2q")
-        meta.update(namespace=namespace, uid="0f1e2d3c-aaaa-bbbb-cccc-000000000001", generation=1,
-                    creationTimestamp="2030-01-01T00:00:00Z", resourceVersion="1")
+        meta.update(
+            namespace=namespace,
+            uid="0f1e2d3c-aaaa-bbbb-cccc-000000000001",
+            generation=1,
+            creationTimestamp="2030-01-01T00:00:00Z",
+            resourceVersion="1",
+        )
         migration.setdefault("status", {})
-        self.migrations[(namespace, meta["name"])] = migration
+        if not dry_run:
+            self.migrations[(namespace, meta["name"])] = migration
         return copy.deepcopy(migration)
 
     def patch_migration(self, namespace: str, name: str, patch: Obj) -> Obj:
@@ -195,8 +284,9 @@ class FakeKube:
         bump(migration)
         return copy.deepcopy(migration)
 
-    def patch_migration_status(self, namespace: str, name: str, status: Obj,
-                               resource_version: str | None = None) -> Obj:
+    def patch_migration_status(
+        self, namespace: str, name: str, status: Obj, resource_version: str | None = None
+    ) -> Obj:
         migration = self.migrations[(namespace, name)]
         if resource_version and resource_version != migration["metadata"]["resourceVersion"]:
             raise FakeApiError(409, "the object has been modified; please apply your changes to the latest version")
@@ -231,6 +321,8 @@ class FakeHelpers:
         self.memory = 0  # bytes the source pod uses
         self.open_files: dict[str, list[Obj]] = {}  # container -> the "openFiles" of its checkpoint answer
         self.grants: dict[tuple[str, str], str] = {}  # (receiving node, archive id) -> the node it may come from
+        self.dumped_metadata: list[Obj] = []  # the pod's labels and annotations at each checkpoint (the fence)
+        self.settled: list[tuple] = []  # (node, pod, migration uid, original images) of each settle call
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, *args))
@@ -241,11 +333,18 @@ class FakeHelpers:
         self._record("ensure_images", target.node, tuple(images), source.node)
         return {"present": images, "copied": []}
 
-    def checkpoint(self, source, namespace, pod, container, archive_id, timeout):
+    def checkpoint(self, source, namespace, pod, container, archive_id, timeout, since=None):
         self._record("checkpoint", source.node, pod, container, archive_id)
-        return {"id": archive_id, "bytes": 1000, "sha256": "ab" * 32, "seconds": 0.2,
-                "stats": {"frozen_time": 12000, "pages_written": 64, "freezing_time": 10},
-                "openFiles": self.open_files.get(container, [])}
+        meta = self.kube.pods[(namespace, pod)]["metadata"]
+        self.dumped_metadata.append(copy.deepcopy({"labels": meta["labels"], "annotations": meta["annotations"]}))
+        return {
+            "id": archive_id,
+            "bytes": 1000,
+            "sha256": "ab" * 32,
+            "seconds": 0.2,
+            "stats": {"frozen_time": 12000, "pages_written": 64, "freezing_time": 10},
+            "openFiles": self.open_files.get(container, []),
+        }
 
     def network_cut(self, helper, pod_uid):
         self._record("network_cut", helper.node, pod_uid)
@@ -272,8 +371,8 @@ class FakeHelpers:
         assert pod_uid in self.frozen, "volume copied while the source runs"
         return {"id": archive_id, "bytes": 500, "sha256": "cd" * 32, "seconds": 0.05, "files": 2}
 
-    def unpack_volume(self, target, pod_uid, volume, archive_id, truncate, *, sha256, size, timeout):
-        assert sha256 and size, "the helper checks the archive against what the source recorded"
+    def unpack_volume(self, target, pod_uid, volume, archive_id, truncate, *, recorded, size, timeout):
+        assert all(recorded.values()) and size, "the helper checks the archive against what the source recorded"
         self._record("unpack_volume", target.node, pod_uid, volume, archive_id, dict(truncate))
         return {"bytes": 500, "files": 2, "seconds": 0.02, "truncated": sorted(truncate)}
 
@@ -291,19 +390,18 @@ class FakeHelpers:
         self.frozen.discard(pod_uid)
         return {"frozen": []}
 
-    def grant_archive(self, receiver, archive_id, sender, *, sha256, size, seconds):
+    def grant_archive(self, receiver, archive_id, sender, *, recorded, size, seconds):
         """Not in ``calls``: recorded apart, for ``send`` to check the target was told what to accept first."""
-        assert sha256 and size and seconds > 0, "a grant names the archive as checkpointed, for a while"
+        assert all(recorded.values()) and size and seconds > 0, "a grant names the archive as checkpointed, for a while"
         self.grants[(receiver.node, archive_id)] = sender.node
 
     def send(self, source, archive_id, target, compression, timeout):
         assert self.grants.get((target.node, archive_id)) == source.node, "sent without the target's grant"
         self._record("send", source.node, archive_id, target.node, compression)
-        return {"bytes": 1000, "wireBytes": 400, "sha256": ("cd" if "--" in archive_id else "ab") * 32,
-                "seconds": 0.1}
+        return {"bytes": 1000, "wireBytes": 400, "sha256": ("cd" if "--" in archive_id else "ab") * 32, "seconds": 0.1}
 
-    def build_checkpoint_image(self, target, archive_id, container, image, *, sha256, size, timeout):
-        assert sha256 and size, "the helper checks the archive against what the checkpoint recorded"
+    def build_checkpoint_image(self, target, archive_id, container, image, *, recorded, size, timeout):
+        assert all(recorded.values()) and size, "the helper checks the archive against what the checkpoint recorded"
         self._record("build_checkpoint_image", target.node, archive_id, container, image)
         return {"image": image}
 
@@ -312,8 +410,13 @@ class FakeHelpers:
         containers = self.kube.pods[(namespace, pod)]["spec"]["containers"]
         return self.restored_answer if self.restored_answer is not None else {c["name"]: True for c in containers}
 
-    def cleanup(self, helper, migration_uid):
-        self._record("cleanup", helper.node, migration_uid)
+    def settle(self, target, namespace, pod, migration_uid, images):
+        """Not in ``calls`` (asked on every poll until done): what each call was asked, in ``settled``."""
+        self.settled.append((target.node, pod, migration_uid, dict(images)))
+        return {"settled": sorted(images), "waiting": []}
+
+    def cleanup(self, helper, migration_uid, aliases=False):
+        self._record("cleanup", helper.node, migration_uid, *(["aliases"] if aliases else []))
         return {"deleted": [], "kept": self.cleanup_kept.get(helper.node, [])}
 
 
@@ -344,7 +447,7 @@ class FakeStop:
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        self.now = datetime(2030, 1, 1, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         self.now += timedelta(milliseconds=100)  # every reading moves time on a little, like a real run
@@ -355,16 +458,24 @@ class FakeClock:
 
 
 SERVICE = {"metadata": {"name": "counter"}, "spec": {"selector": {"app": "counter"}}}
-CONFIG = Config(helper_namespace="pm", helper_port=9443, tls_dir=None, poll_seconds=1,
-                retry_seconds=1, image="localhost/podmigration:test", handover_webhook="pm-statefulset-handover")
+CONFIG = Config(
+    helper_namespace="pm",
+    helper_port=9443,
+    tls_dir=None,
+    poll_seconds=1,
+    retry_seconds=1,
+    image="localhost/podmigration:test",
+    handover_webhook="pm-statefulset-handover",
+)
 
 
 def start(world: tuple, **spec: Any) -> tuple[Obj, str]:
     """Creates PodMigration counter-mig for pod counter and runs it to its end; returns it and its uid."""
-    from podmigration.migration import MigrationRunner
+    from podmigration.controller.runner import run_migration
 
     kube, _, clock, _, deps = world
-    migration = kube.create_migration("default", {"metadata": {"name": "counter-mig"},
-                                                  "spec": {"podName": "counter", "timeoutSeconds": 300, **spec}})
-    MigrationRunner(deps, "default", "counter-mig").run(FakeStop(clock))
+    migration = kube.create_migration(
+        "default", {"metadata": {"name": "counter-mig"}, "spec": {"podName": "counter", "timeoutSeconds": 300, **spec}}
+    )
+    run_migration(deps, "default", "counter-mig", FakeStop(clock))
     return kube.migrations[("default", "counter-mig")], migration["metadata"]["uid"]

@@ -6,7 +6,7 @@ the policy judges and what the webhook is sent cannot drift apart. The webhook's
 
 {{- /* The username of the operator's service account: the one identity that creates restores and fences pods. */ -}}
 {{- define "podmigration.operatorUser" -}}
-system:serviceaccount:{{ .Release.Namespace }}:{{ .Release.Name }}-operator
+system:serviceaccount:{{ .Release.Namespace }}:{{ include "podmigration.fullname" . }}-operator
 {{- end }}
 
 {{- /* The StatefulSet controller's usernames as a CEL list. */ -}}

@@ -32,7 +32,7 @@ def make_ballast(mb: int) -> tuple[memoryview, list[range]]:
     random_chunks = (mb + 1) // 2
     pattern = (b"podmigration" * (CHUNK // 12 + 1))[:CHUNK]
     for i in range(mb):
-        ballast[i * CHUNK:(i + 1) * CHUNK] = os.urandom(CHUNK) if i < random_chunks else pattern
+        ballast[i * CHUNK : (i + 1) * CHUNK] = os.urandom(CHUNK) if i < random_chunks else pattern
     return ballast, [range(0, random_chunks * CHUNK, CHUNK), range(random_chunks * CHUNK, mb * CHUNK, CHUNK)]
 
 
@@ -44,7 +44,7 @@ def rewrite(ballast: memoryview, halves: list[range], mbps: float) -> None:
     due = time.monotonic()
     while True:
         for dst, src in moves:
-            ballast[dst:dst + CHUNK] = ballast[src:src + CHUNK]
+            ballast[dst : dst + CHUNK] = ballast[src : src + CHUNK]
             due += 1 / mbps
             time.sleep(max(0.0, due - time.monotonic()))
 

@@ -2,7 +2,7 @@
 
 import json
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 
 def serve(port: int, banner: str, reply: Callable[[], dict]) -> None:

@@ -23,8 +23,7 @@ TARGET = (HOST, int(_PORT))
 INTERVAL = float(os.environ.get("LINK_INTERVAL", "0.1"))
 TIMEOUT = float(os.environ.get("LINK_TIMEOUT", "1"))
 
-state = {"token": os.urandom(8).hex(), "connects": 0, "attempts": 0, "last_ok": None, "peer": None,
-         "last_error": None}
+state = {"token": os.urandom(8).hex(), "connects": 0, "attempts": 0, "last_ok": None, "peer": None, "last_error": None}
 
 
 def read_line(conn: socket.socket, buf: bytearray) -> bytes:
@@ -46,7 +45,8 @@ def link() -> None:
             conn = socket.create_connection(TARGET, timeout=TIMEOUT)
             conn.settimeout(TIMEOUT)
             state["connects"] += 1
-            state["peer"] = "%s:%d" % conn.getpeername()[:2]
+            host, port = conn.getpeername()[:2]
+            state["peer"] = f"{host}:{port}"
             buf = bytearray()
             while True:
                 conn.sendall(b"PING\r\n")
@@ -66,9 +66,15 @@ def link() -> None:
 
 def reply() -> dict:
     last_ok = state["last_ok"]
-    return {"token": state["token"], "pid": os.getpid(), "connects": state["connects"], "attempts": state["attempts"],
-            "lastOkAgo": None if last_ok is None else time.time() - last_ok, "peer": state["peer"],
-            "lastError": state["last_error"]}
+    return {
+        "token": state["token"],
+        "pid": os.getpid(),
+        "connects": state["connects"],
+        "attempts": state["attempts"],
+        "lastOkAgo": None if last_ok is None else time.time() - last_ok,
+        "peer": state["peer"],
+        "lastError": state["last_error"],
+    }
 
 
 threading.Thread(target=link, daemon=True).start()

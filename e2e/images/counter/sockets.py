@@ -14,8 +14,19 @@ from jsonline import serve
 
 PORT = int(os.environ.get("SOCKETS_PORT", "8080"))
 host, _, port = os.environ.get("CONNECT_TO", "10.213.0.250:9").rpartition(":")
-STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE",
-          8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"}
+STATES = {
+    1: "ESTABLISHED",
+    2: "SYN_SENT",
+    3: "SYN_RECV",
+    4: "FIN_WAIT1",
+    5: "FIN_WAIT2",
+    6: "TIME_WAIT",
+    7: "CLOSE",
+    8: "CLOSE_WAIT",
+    9: "LAST_ACK",
+    10: "LISTEN",
+    11: "CLOSING",
+}
 token = os.urandom(8).hex()
 
 listener6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -41,8 +52,13 @@ udp.settimeout(1)
 unix_a, unix_b = socket.socketpair()
 unix_b.settimeout(1)
 
-TCP = {"established6": client6, "established6-peer": server6, "half-closed": half_client,
-       "half-closed-peer": half_server, "connecting": connecting}
+TCP = {
+    "established6": client6,
+    "established6-peer": server6,
+    "half-closed": half_client,
+    "half-closed-peer": half_server,
+    "connecting": connecting,
+}
 
 
 def state(sock: socket.socket) -> str:
@@ -70,8 +86,13 @@ def echoes(send: socket.socket, recv: socket.socket, to: object = None) -> bool:
 
 
 def report() -> dict:
-    return {"token": token, "tcp": {name: state(sock) for name, sock in TCP.items()},
-            "listening": still_listening(), "udp": echoes(udp, udp, udp.getsockname()), "unix": echoes(unix_a, unix_b)}
+    return {
+        "token": token,
+        "tcp": {name: state(sock) for name, sock in TCP.items()},
+        "listening": still_listening(),
+        "udp": echoes(udp, udp, udp.getsockname()),
+        "unix": echoes(unix_a, unix_b),
+    }
 
 
 serve(PORT, f"sockets token={token} listening on :{PORT}", report)

@@ -1,6 +1,9 @@
-"""The CA that signs every identity: read from its mounted Secret (tls.crt, tls.key; ca.crt when cert-manager
-issued it under another CA) each time it signs, so a CA that cert-manager or an operator-side rotation renewed is
-used without a restart."""
+"""The CA that signs every identity: read from its mounted Secret (tls.crt, tls.key) each time it signs, so a CA
+that cert-manager or an operator-side rotation renewed is used without a restart.
+
+Pinned: peers trust this CA's own certificate and nothing above it. Identities are authorized by their CN alone
+(system:podmigration:...), so trusting the root of an issuer the CA was chained to would let any certificate that
+issuer signs with such a CN call a helper as the operator. A ``ca.crt`` in the Secret (a root) is not used."""
 
 from __future__ import annotations
 
@@ -42,18 +45,16 @@ class CertificateAuthority:
         return hashlib.sha256(self._read()[0]).hexdigest()
 
     def bundle(self) -> bytes:
-        """PEM of what verifies our certificates: the signing CA and, if it is an intermediate, its root."""
-        cert_pem, _ = self._read()
-        root = self.directory / "ca.crt"
-        extra = root.read_bytes() if root.is_file() else b""
-        return cert_pem if extra.strip() in (b"", cert_pem.strip()) else cert_pem + extra
+        """PEM of what verifies our certificates: the signing CA's own certificate, pinned (an intermediate is
+        trusted as the anchor: the peers verify with X509_V_FLAG_PARTIAL_CHAIN)."""
+        return self._read()[0]
 
     def sign(self, public_key: CertificatePublicKeyTypes, common_name: str, seconds: int, server: bool) -> bytes:
         """A certificate for ``common_name`` (client auth; server auth too when ``server``), followed by the CA."""
         cert_pem, key_pem = self._read()
         ca_cert = x509.load_pem_x509_certificate(cert_pem)
         ca_key: CertificateIssuerPrivateKeyTypes = serialization.load_pem_private_key(key_pem, None)  # type: ignore[assignment]
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         not_after = min(now + datetime.timedelta(seconds=seconds), ca_cert.not_valid_after_utc)
         usages = [ExtendedKeyUsageOID.CLIENT_AUTH] + ([ExtendedKeyUsageOID.SERVER_AUTH] if server else [])
         cert = (

@@ -11,15 +11,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from . import HELPER_CN_PREFIX
+from pmcontract.names import HELPER_CN_PREFIX, helper_node
 
-Obj = dict[str, Any]
+from ..api.types import Obj
 
 POD_NAME, POD_UID, NODE_NAME = (f"authentication.kubernetes.io/{k}" for k in ("pod-name", "pod-uid", "node-name"))
 
@@ -62,8 +61,9 @@ def decide(csr: Obj, helpers: HelperPods, read_pod: Callable[[str, str], Obj | N
     """Approve only a request from the helper service account, by a helper pod, for the node that pod runs on."""
     spec = csr.get("spec") or {}
     if spec.get("username") != helpers.username:
-        return _deny(f"requested by {spec.get('username')!r}, not by the node-helper service account "
-                     f"{helpers.username}")
+        return _deny(
+            f"requested by {spec.get('username')!r}, not by the node-helper service account {helpers.username}"
+        )
     try:
         request = parse_request(spec.get("request") or "")
     except ValueError as exc:
@@ -75,9 +75,11 @@ def decide(csr: Obj, helpers: HelperPods, read_pod: Callable[[str, str], Obj | N
         return _deny("the key must be an elliptic-curve key or RSA of 2048 bits or more")
     names = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     cn = str(names[0].value) if len(names) == 1 else ""
-    node = cn[len(HELPER_CN_PREFIX):] if cn.startswith(HELPER_CN_PREFIX) else ""
+    node = helper_node(cn)
     if not node or len(request.subject) != 1:
-        return _deny(f"the subject must be exactly CN={HELPER_CN_PREFIX}<node>, not {request.subject.rfc4514_string()!r}")
+        return _deny(
+            f"the subject must be exactly CN={HELPER_CN_PREFIX}<node>, not {request.subject.rfc4514_string()!r}"
+        )
     extra = spec.get("extra") or {}
     pod_name, pod_uid = _one(extra, POD_NAME), _one(extra, POD_UID)
     if not pod_name or not pod_uid:
@@ -97,13 +99,15 @@ def decide(csr: Obj, helpers: HelperPods, read_pod: Callable[[str, str], Obj | N
     if pod_spec.get("serviceAccountName") != helpers.service_account:
         return _deny(f"pod {helpers.namespace}/{pod_name} does not run as {helpers.service_account}")
     if pod_spec.get("nodeName") != node:
-        return _deny(f"pod {helpers.namespace}/{pod_name} runs on node {pod_spec.get('nodeName')}, "
-                     f"not on {node} that the certificate would name")
+        return _deny(
+            f"pod {helpers.namespace}/{pod_name} runs on node {pod_spec.get('nodeName')}, "
+            f"not on {node} that the certificate would name"
+        )
     return Decision(True, f"node-helper pod {pod_name} on node {node}", node, request)
 
 
 def decided(csr: Obj) -> str | None:
-    """"Approved", "Denied" or "Failed" once someone decided, else None."""
+    """ "Approved", "Denied" or "Failed" once someone decided, else None."""
     for condition in (csr.get("status") or {}).get("conditions") or []:
         if condition.get("status", "True") == "True" and condition.get("type") in ("Approved", "Denied", "Failed"):
             return str(condition["type"])

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import OPERATOR_CN
+from ..api import OPERATOR_CN
 from .ca import CertificateAuthority
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class OperatorIdentity:
         self.validity_seconds = validity_seconds
         self.current = directory / "current"
         self._ca_fingerprint = ""
-        self.renew_at = datetime.datetime.now(datetime.timezone.utc)
+        self.renew_at = datetime.datetime.now(datetime.UTC)
 
     def issue(self) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -44,8 +44,16 @@ class OperatorIdentity:
         leaf = x509.load_pem_x509_certificate(chain)
         target = self.directory / f"{leaf.serial_number:x}"
         target.mkdir(mode=0o700, parents=True)
-        for name, data in (("tls.crt", chain), ("ca.crt", self.ca.bundle()), ("tls.key", key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))):
+        for name, data in (
+            ("tls.crt", chain),
+            ("ca.crt", self.ca.bundle()),
+            (
+                "tls.key",
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                ),
+            ),
+        ):
             fd = os.open(target / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -63,8 +71,7 @@ class OperatorIdentity:
         log.info("operator identity %s: serial %x, valid until %s", OPERATOR_CN, leaf.serial_number, end)
 
     def due(self) -> bool:
-        return (datetime.datetime.now(datetime.timezone.utc) >= self.renew_at
-                or self.ca.fingerprint() != self._ca_fingerprint)
+        return datetime.datetime.now(datetime.UTC) >= self.renew_at or self.ca.fingerprint() != self._ca_fingerprint
 
     def keep_renewed(self, stop: threading.Event) -> None:
         while not stop.wait(CHECK_SECONDS):

@@ -14,18 +14,17 @@ from typing import Any
 
 import kopf
 
+from ..api import helper_cn
 from .ca import CertificateAuthority
-from . import helper_cn
 from .csrcheck import HelperPods, decide, decided
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-
 
 class HelperSigner:
-    def __init__(self, kube: Any, ca: CertificateAuthority, helpers: HelperPods, signer_name: str,
-                 validity_seconds: int) -> None:
+    def __init__(
+        self, kube: Any, ca: CertificateAuthority, helpers: HelperPods, signer_name: str, validity_seconds: int
+    ) -> None:
         self.kube = kube  # get_csr, patch_csr, get_pod (kube.Kube)
         self.ca = ca
         self.helpers = helpers
@@ -56,20 +55,26 @@ class HelperSigner:
         assert decision.request is not None
         chain = self.ca.sign(decision.request.public_key(), helper_cn(decision.node), seconds, server=True)
         self.kube.patch_csr(name, "status", {"certificate": base64.b64encode(chain).decode()})
-        log.info("signed CertificateSigningRequest %s for the node-helper of %s, valid %d s", name, decision.node,
-                 seconds)
+        log.info(
+            "signed CertificateSigningRequest %s for the node-helper of %s, valid %d s", name, decision.node, seconds
+        )
         return f"signed for {decision.node}"
 
     def _condition(self, name: str, kind: str, reason: str, message: str) -> None:
-        self.kube.patch_csr(name, "approval",
-                            {"conditions": [{"type": kind, "status": "True", "reason": reason, "message": message}]})
+        self.kube.patch_csr(
+            name, "approval", {"conditions": [{"type": kind, "status": "True", "reason": reason, "message": message}]}
+        )
 
 
 def _ours(spec: kopf.Spec, status: kopf.Status, memo: kopf.Memo, **_: Any) -> bool:
     """Requests of our signer still open: an issued or denied one needs nothing (and no log line per event)."""
     signer = getattr(memo, "signer", None)
-    return (signer is not None and spec.get("signerName") == signer.signer_name and not status.get("certificate")
-            and decided({"status": dict(status)}) not in ("Denied", "Failed"))
+    return (
+        signer is not None
+        and spec.get("signerName") == signer.signer_name
+        and not status.get("certificate")
+        and decided({"status": dict(status)}) not in ("Denied", "Failed")
+    )
 
 
 @kopf.on.event("certificates.k8s.io", "v1", "certificatesigningrequests", when=_ours)

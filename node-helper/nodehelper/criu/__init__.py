@@ -1,0 +1,1 @@
+"""CRIU's files: image files read from inside an archive, dump statistics, open files, the runc.conf block."""

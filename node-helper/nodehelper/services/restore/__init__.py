@@ -1,0 +1,1 @@
+"""The target side of a restore: checkpoint images, settling restored containers, the aliases that follow."""

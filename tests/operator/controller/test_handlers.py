@@ -1,0 +1,47 @@
+"""The operator's kopf settings."""
+
+import kopf
+
+from podmigration.controller import handlers
+
+
+def _configure(monkeypatch) -> kopf.OperatorSettings:
+    monkeypatch.setattr(handlers, "load_config", lambda: None)
+    monkeypatch.setattr(handlers, "Kube", lambda: object())
+    monkeypatch.setattr(handlers, "HelperClient", lambda config: object())
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings=settings, memo=kopf.Memo())
+    return settings
+
+
+def test_enough_worker_threads_for_concurrent_migrations(monkeypatch):
+    monkeypatch.delenv("PM_MAX_CONCURRENT_MIGRATIONS", raising=False)
+    assert _configure(monkeypatch).execution.max_workers == 64
+
+
+def test_concurrent_migrations_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PM_MAX_CONCURRENT_MIGRATIONS", "200")
+    settings = _configure(monkeypatch)
+    assert settings.execution.max_workers == 200
+    assert settings.peering.standalone
+
+
+def test_replicas_elect_the_oldest_as_leader_through_kopf_peering(monkeypatch):
+    """A replica that restarts ranks below the one running, so it never preempts it in the middle of a step."""
+    monkeypatch.setenv("PM_PEERING", "podmigration")
+    monkeypatch.setenv("PM_PEERING_LIFETIME", "15")
+    now = [1_800_000_000_000_000_000]
+    monkeypatch.setattr(handlers.time, "time_ns", lambda: now[0])
+    first = _configure(monkeypatch)
+    now[0] += 1_000  # one microsecond later: the replicas started together still differ
+    restarted = _configure(monkeypatch)
+    assert (first.peering.name, first.peering.clusterwide, first.peering.mandatory) == ("podmigration", True, True)
+    assert not first.peering.standalone and first.peering.lifetime == 15
+    assert first.peering.priority > restarted.peering.priority > 0  # equal priorities would pause both
+
+
+def test_webhooks_are_served_when_their_certificate_is_mounted(monkeypatch, tmp_path):
+    monkeypatch.setenv("PM_WEBHOOK_TLS_DIR", str(tmp_path))
+    server = _configure(monkeypatch).admission.server
+    assert isinstance(server, kopf.WebhookServer) and server.port == handlers.WEBHOOK_PORT
+    assert server.certfile == str(tmp_path / "tls.crt")

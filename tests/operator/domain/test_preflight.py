@@ -1,0 +1,131 @@
+import pytest
+from pmfakes import make_node, make_pod
+
+from podmigration import api
+from podmigration.domain.preflight import preflight
+
+NODES = [make_node("worker-1"), make_node("worker-2"), make_node("worker-3", unschedulable=True)]
+HELPERS = {"worker-1": True, "worker-2": True, "worker-3": True}
+
+
+def check(pod, target="worker-2", nodes=NODES, helpers=HELPERS, name=None):
+    return preflight({"podName": "counter", "targetNode": target}, "default", pod, nodes, helpers, name)
+
+
+def messages(plan):
+    return [r.message for r in plan.refusals]
+
+
+def reasons(plan):
+    return [r.reason for r in plan.refusals]
+
+
+def test_healthy_bare_pod_can_move():
+    plan = check(make_pod())
+    assert plan.ok and (plan.source_node, plan.target_node) == ("worker-1", "worker-2")
+
+
+def test_operator_picks_target_when_none_given():
+    plan = check(make_pod(), target=None)
+    assert plan.ok and plan.target_node == "worker-2"
+
+
+def test_missing_pod():
+    plan = check(None)
+    assert [(r.reason, r.message) for r in plan.refusals] == [("PodNotFound", "pod default/counter not found")]
+
+
+@pytest.mark.parametrize("phase", ["Pending", "Succeeded", "Failed"])
+def test_pod_not_running(phase):
+    assert messages(check(make_pod(phase=phase))) == [f"pod default/counter is {phase}, not Running"]
+
+
+def test_container_not_running():
+    pod = make_pod(containers=("a", "b"))
+    pod["status"]["containerStatuses"][1]["state"] = {"waiting": {"reason": "CrashLoopBackOff"}}
+    assert messages(check(pod)) == ["container b of pod default/counter is not running"]
+
+
+def test_terminating_pod():
+    pod = make_pod()
+    pod["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:00Z"
+    assert messages(check(pod)) == ["pod default/counter is terminating"]
+    assert reasons(check(pod)) == ["PodTerminating"]
+
+
+def test_target_equals_source():
+    assert [r.reason for r in check(make_pod(), target="worker-1").refusals] == ["SameNode"]
+    assert messages(check(make_pod(), target="worker-1")) == [
+        "target node worker-1 is the node the pod already runs on"
+    ]
+
+
+def test_unknown_target():
+    assert messages(check(make_pod(), target="nope")) == ["target node nope does not exist"]
+
+
+def test_not_ready_target():
+    nodes = [make_node("worker-1"), make_node("worker-2", ready=False)]
+    assert messages(check(make_pod(), nodes=nodes)) == ["target node worker-2 is not Ready"]
+
+
+def test_cordoned_target():
+    assert messages(check(make_pod(), target="worker-3")) == ["target node worker-3 is unschedulable (cordoned)"]
+
+
+def test_target_without_ready_helper():
+    assert messages(check(make_pod(), helpers={"worker-1": True, "worker-2": False})) == [
+        "the podmigration node-helper on target node worker-2 is not ready"
+    ]
+
+
+def test_source_without_helper():
+    assert messages(check(make_pod(), helpers={"worker-2": True})) == [
+        "source node worker-1 has no ready podmigration node-helper"
+    ]
+    assert reasons(check(make_pod(), helpers={"worker-1": False, "worker-2": True})) == ["SourceNoHelper"]
+
+
+def test_host_network_pod_is_refused():
+    """Its network cannot be cut (the helper answers 400: its namespace is the node's), so it never starts moving."""
+    plan = check(make_pod(hostNetwork=True))
+    assert reasons(plan) == ["HostNetwork"]
+    assert messages(plan) == [
+        "pod default/counter uses the node's network (hostNetwork): it cannot be cut off from "
+        "the network for the checkpoint, nor keep its addresses elsewhere"
+    ]
+    assert check(make_pod(hostNetwork=False)).ok
+
+
+def test_host_path_is_refused_and_empty_dir_moves():
+    pod = make_pod(
+        volumes=[
+            {"name": "cache", "hostPath": {"path": "/data"}},
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "ram", "emptyDir": {"medium": "Memory"}},
+            {"name": "cfg", "configMap": {"name": "c"}},
+        ]
+    )
+    assert messages(check(pod)) == [
+        "volume cache of pod default/counter is a hostPath whose content lives only on node worker-1; "
+        "it cannot move with the pod"
+    ]
+
+
+def test_sidecar_init_container_is_refused():
+    pod = make_pod(initContainers=[{"name": "setup"}, {"name": "proxy", "restartPolicy": "Always"}])
+    assert [r.reason for r in check(pod).refusals] == ["UnsupportedSidecar"]
+
+
+def test_pod_fenced_by_another_migration_is_refused_but_not_by_itself():
+    pod = make_pod()
+    pod["metadata"]["annotations"][api.FENCED_BY_ANNOTATION] = "counter-abc"
+    assert messages(check(pod)) == ["pod default/counter is already being migrated by PodMigration counter-abc"]
+    assert check(pod, name="counter-abc").ok
+
+
+def test_no_target_available_explains_each_node():
+    nodes = [make_node("worker-1"), make_node("worker-2", ready=False)]
+    plan = check(make_pod(), target=None, nodes=nodes)
+    assert [r.reason for r in plan.refusals] == ["NoTargetAvailable"]
+    assert messages(plan) == ["no node can take pod default/counter: target node worker-2 is not Ready"]

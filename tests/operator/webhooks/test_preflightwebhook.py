@@ -1,0 +1,55 @@
+"""Preflight at admission (preflightwebhook.py): what Preparing would refuse for good is refused at create with the
+same reason and message; what waiting may lift (a missing helper, a node not Ready) is left to Preparing."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import kopf
+import pytest
+from pmfakes import make_node
+
+from podmigration.webhooks.preflight import preflight_at_admission
+
+
+def admit(deps, **spec) -> str:
+    """'' when admitted, else the refusal's text."""
+    try:
+        preflight_at_admission(spec=spec, namespace="default", memo=SimpleNamespace(deps=deps))
+        return ""
+    except kopf.AdmissionError as exc:
+        assert exc.code == 403
+        return str(exc)
+
+
+@pytest.mark.parametrize(
+    ("spec", "refusal"),
+    [
+        ({"podName": "no-such-pod", "targetNode": "worker-2"}, "PodNotFound: pod default/no-such-pod not found"),
+        ({"podName": "counter", "targetNode": "worker-1"}, "SameNode: target node worker-1 is the node"),
+        ({"podName": "counter", "targetNode": "nowhere"}, "TargetNotFound: target node nowhere does not exist"),
+    ],
+)
+def test_a_refusal_for_good_is_refused_at_create(world, spec, refusal):
+    *_, deps = world
+    assert refusal in admit(deps, **spec)
+
+
+def test_a_host_path_volume_is_refused_at_create(world):
+    kube, *_, deps = world
+    kube.pods[("default", "counter")]["spec"]["volumes"] = [{"name": "v", "hostPath": {"path": "/tmp"}}]
+    assert admit(deps, podName="counter", targetNode="worker-2").startswith("UnsupportedVolume: volume v of")
+
+
+def test_a_migration_preparing_would_run_is_admitted(world):
+    *_, deps = world
+    assert admit(deps, podName="counter", targetNode="worker-2") == ""
+    assert admit(deps, podName="counter") == ""
+
+
+def test_what_waiting_may_lift_is_left_to_preparing(world):
+    kube, *_, deps = world
+    kube.nodes.append(make_node("not-ready", ready=False))
+    kube.nodes.append(make_node("helperless"))
+    assert admit(deps, podName="counter", targetNode="not-ready") == ""
+    assert admit(deps, podName="counter", targetNode="helperless") == ""
