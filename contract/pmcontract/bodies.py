@@ -26,6 +26,10 @@ class NodeAnswer(TypedDict):
     #: The node's runc.conf for CRIU, and whether the helper's managed block is in it.
     criu_config: str
     criu_block: bool
+    #: The node directories searched for CRIU, as runc looks it up on its PATH (nodeHelper.criuSearchPath), and the
+    #: node path of the executable `criu` found first there (None: none; an older helper sends neither field).
+    criu_searched: list[str]
+    criu_path: str | None
     #: The helper's work directory, its free bytes and the bytes kept free there (PM_MIN_FREE_*).
     work_dir: str
     free_bytes: int

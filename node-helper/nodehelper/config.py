@@ -12,9 +12,13 @@ from nodehelper.criu import criuconfig
 from nodehelper.http.connlimits import ConnectionLimits
 from nodehelper.http.tlsserver import DEFAULT_MAX_WORKERS
 from nodehelper.identity.certificate import SERVICE_ACCOUNT_DIR
+from nodehelper.runtime import criupath
 from nodehelper.store.archives import DEFAULT_MAX_ARCHIVE_BYTES
 from nodehelper.streams.diskspace import DEFAULT_MIN_FREE_BYTES, DEFAULT_MIN_FREE_PERCENT
 from pmcontract import names
+
+#: Where the chart mounts the directories of nodeHelper.criuSearchPath, one a number (runtime/criupath.py).
+CRIU_SEARCH_ROOT = Path("/host/criu-search")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class Config:
     kubelet_pods_dir: Path = Path("/var/lib/kubelet/pods")
     criu_config: Path = Path("/host/etc/criu/runc.conf")
     criu_options: tuple[str, ...] = ()
+    #: The node directories looked in for CRIU (PM_CRIU_SEARCH_PATH), mounted read-only at CRIU_SEARCH_ROOT/<index>.
+    criu_search: tuple[criupath.SearchDir, ...] = ()
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     #: Kept free on every filesystem the helper writes to: min_free_percent of it plus min_free_bytes
     #: (streams/diskspace.py).
@@ -100,6 +106,7 @@ class Config:
             kubelet_pods_dir=Path(env.get("KUBELET_PODS_DIR", d.kubelet_pods_dir)),
             criu_config=Path(env.get("PM_CRIU_CONFIG", d.criu_config)),
             criu_options=tuple(criuconfig.parse_options(env.get("PM_CRIU_OPTIONS", ""))),
+            criu_search=criupath.search_dirs(env.get("PM_CRIU_SEARCH_PATH", ""), CRIU_SEARCH_ROOT),
             max_archive_bytes=_count(env, "PM_MAX_ARCHIVE_BYTES", d.max_archive_bytes, minimum=1),
             min_free_bytes=_count(env, "PM_MIN_FREE_BYTES", d.min_free_bytes, minimum=0),
             min_free_percent=_count(env, "PM_MIN_FREE_PERCENT", d.min_free_percent, minimum=0),

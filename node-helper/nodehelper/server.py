@@ -50,6 +50,7 @@ def main() -> None:
                 config.criu_config,
                 config.work_dir,
                 DiskSpace(config.min_free_bytes, config.min_free_percent),
+                config.criu_search,
             ),
         )
     except Exception as exc:  # no identity, bad settings: say why and let the kubelet restart us

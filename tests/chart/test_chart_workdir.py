@@ -1,5 +1,6 @@
-"""The node-helper's work directory shares the kubelet checkpoint mount when it lies inside it: only then does the
-kubelet's archive move into the store by link(2) instead of a copy (docs/benchmarks-profile.md)."""
+"""The node-helper's host mounts. Its work directory shares the kubelet checkpoint mount when it lies inside it: only
+then does the kubelet's archive move into the store by link(2) instead of a copy (docs/benchmarks-profile.md). The
+node's binary directories are mounted read-only, only to see where CRIU is."""
 
 from __future__ import annotations
 
@@ -62,3 +63,32 @@ def test_the_archive_links_directory_is_crios_own_not_the_nodes_root(helper_pod)
     fallback = helper_pod("nodeHelper.runtimeWorkingDir=/")
     assert next(v for v in fallback["volumes"] if v["name"] == "runtime-cwd")["hostPath"]["path"] == "/"
     assert "runtime-cwd" not in mounts(helper_pod("nodeHelper.restoreFrom=image"))
+
+
+def test_the_criu_search_path_is_mounted_read_only_each_directory_at_its_index(helper_pod):
+    pod = helper_pod()
+    searched = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["PM_CRIU_SEARCH_PATH"] == ":".join(searched)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    by_name = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    for i, node_dir in enumerate(searched):
+        assert volumes[f"criu-search-{i}"]["hostPath"] == {"path": node_dir, "type": "DirectoryOrCreate"}
+        assert by_name[f"criu-search-{i}"] == {
+            "name": f"criu-search-{i}",
+            "mountPath": f"/host/criu-search/{i}",
+            "readOnly": True,
+            "mountPropagation": "HostToContainer",
+        }
+    other = helper_pod("nodeHelper.criuSearchPath={/opt/criu/bin}")
+    assert [m for m in mounts(other) if m.startswith("criu-search")] == ["criu-search-0"]
+    assert next(v for v in other["volumes"] if v["name"] == "criu-search-0")["hostPath"]["path"] == "/opt/criu/bin"
+
+
+def test_the_schema_takes_only_absolute_directories_for_the_criu_search_path(helm):
+    done = subprocess.run(
+        [helm, "template", "pm", str(CHART), "--set", "nodeHelper.criuSearchPath={usr/bin}"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "/nodeHelper/criuSearchPath/0" in done.stderr, done.stderr

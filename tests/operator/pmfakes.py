@@ -100,6 +100,8 @@ GOOD_NODE_FACTS: Obj = {
     "crio_error": "",
     "criu_config": "/host/etc/criu/runc.conf",
     "criu_block": True,
+    "criu_searched": ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"],
+    "criu_path": "/usr/sbin/criu",
     "work_dir": "/var/lib/kubelet/checkpoints/podmigration",
     "free_bytes": 50 << 30,
     "floor_bytes": 8 << 30,

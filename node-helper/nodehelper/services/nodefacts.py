@@ -1,19 +1,19 @@
 """GET /v1/node: what the node shows of its readiness for migrations that the API server cannot (CRI-O's restore
-setting, the managed CRIU block, free space against the floor), for `kubectl migrate check`. Read on request, not
-at start, so that the answer follows the node; cached a few seconds, since the endpoint takes no client
-certificate."""
+setting, the managed CRIU block, where runc would find CRIU, free space against the floor), for `kubectl migrate
+check`. Read on request, not at start, so that the answer follows the node; cached a few seconds, since the endpoint
+takes no client certificate."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from nodehelper.criu import criuconfig
 from nodehelper.errors import HelperError
-from nodehelper.runtime import criocheck
+from nodehelper.runtime import criocheck, criupath
 from nodehelper.streams import diskspace
 from pmcontract.bodies import NodeAnswer
 
@@ -31,6 +31,7 @@ class NodeFacts:
         criu_config: Path,
         work_dir: Path,
         space: diskspace.DiskSpace,
+        criu_search: Sequence[criupath.SearchDir] = (),
         read_crio: Callable[[str, float], dict[str, Any]] = criocheck.read_config,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -39,6 +40,7 @@ class NodeFacts:
         self.criu_config = criu_config
         self.work_dir = work_dir
         self.space = space
+        self.criu_search = criu_search
         self.read_crio = read_crio
         self.clock = clock
         self._lock = threading.Lock()
@@ -67,6 +69,8 @@ class NodeFacts:
             "crio_error": error,
             "criu_config": str(self.criu_config),
             "criu_block": criuconfig.has_block(self.criu_config),
+            "criu_searched": [d.node_path for d in self.criu_search],
+            "criu_path": criupath.find(self.criu_search),
             "work_dir": str(self.work_dir),
             "free_bytes": usage.free,
             "floor_bytes": diskspace.floor(usage.size, self.space.min_free, self.space.min_free_percent),

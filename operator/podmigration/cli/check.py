@@ -3,8 +3,9 @@
 Per node, from what the API shows: the container runtime and its version (whether that runtime restores containers
 at all), the kubelet's version (its checkpoint API), Ready and schedulable, and a Ready node-helper, which does not
 start where CRI-O, its working directory or the checkpoint directory are missing; and from what that helper sees on
-its node (GET /v1/node through the pod proxy, nodefacts.py): whether CRI-O restores, free space against the floor.
-A verdict per node and what to fix. CRIU's version and features are not reported yet: the closing line says so.
+its node (GET /v1/node through the pod proxy, nodefacts.py): whether CRI-O restores, where the runtime would find
+CRIU, free space against the floor. A verdict per node and what to fix. The helper runs no node binary, so CRIU's
+version is not known: the closing line says so.
 """
 
 from __future__ import annotations
@@ -99,13 +100,13 @@ def do_check(kube: Kube, args: argparse.Namespace, term: Terminal) -> int:
         runtime, kubelet = info.get("containerRuntimeVersion", "?"), info.get("kubeletVersion", "?")
         rows.append([name, runtime, kubelet, helper_state, *nodefacts.summary(facts), verdict])
         fixes += [f"{name}: {p}" for p in problems]
-    header = ["NODE", "RUNTIME", "KUBELET", "HELPER", "CRI-O RESTORES", "FREE", "VERDICT"]
+    header = ["NODE", "RUNTIME", "KUBELET", "HELPER", "CRI-O RESTORES", "CRIU", "FREE", "VERDICT"]
     print(table([header, *rows]), file=term.out)
     for fix in fixes:
         print(f"  fix {fix}", file=term.out)
     print(
-        "Not reported yet, checked by each helper on its node only when it dumps or restores: CRIU 4.0 or later (4.2 "
-        "on Linux 6.16+): criu --version and criu check on the node.",
+        "CRIU's version is not read (a helper runs no node binary): one too old fails at dump or restore, with "
+        "CRIU's error. Needed: 4.0 or later (4.2 on Linux 6.16+): criu --version and criu check on the node.",
         file=term.out,
     )
     return EXIT_FAILED if fixes else EXIT_OK

@@ -63,6 +63,12 @@ def fact_problems(facts: Obj) -> list[str]:
             f"cannot read CRI-O's configuration ({facts.get('crio_error') or 'no answer'}): check enable_criu_support "
             "and container_level_enabled on the node (crio config)"
         )
+    searched = facts.get("criu_searched") or []
+    if searched and not facts.get("criu_path"):
+        problems.append(
+            f"CRIU not found in {', '.join(searched)} on the node: install CRIU 4.0 or later (4.2 on Linux 6.16+) on "
+            "the runtime's PATH, or set nodeHelper.criuSearchPath to where it is"
+        )
     free, floor = int(facts.get("free_bytes", 0)), int(facts.get("floor_bytes", 0))
     if free < floor:
         problems.append(
@@ -72,9 +78,11 @@ def fact_problems(facts: Obj) -> list[str]:
     return problems
 
 
-def summary(facts: Obj | None) -> tuple[str, str]:
-    """The table's CRI-O RESTORE and FREE cells."""
+def summary(facts: Obj | None) -> tuple[str, str, str]:
+    """The table's CRI-O RESTORES, CRIU and FREE cells. CRIU is "?" where the helper did not look: one older than
+    the field, or an empty nodeHelper.criuSearchPath."""
     if facts is None:
-        return "?", "?"
+        return "?", "?", "?"
     restores = {True: "yes", False: "no"}.get(facts.get("crio_restores"), "?")  # type: ignore[arg-type]
-    return restores, f"{gib(int(facts.get('free_bytes', 0)))} GiB"
+    criu = (facts.get("criu_path") or "missing") if facts.get("criu_searched") else "?"
+    return restores, criu, f"{gib(int(facts.get('free_bytes', 0)))} GiB"

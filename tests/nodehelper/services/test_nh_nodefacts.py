@@ -10,6 +10,7 @@ import pytest
 from nodehelper.criu import criuconfig
 from nodehelper.http import routes
 from nodehelper.http.authz import Access
+from nodehelper.runtime.criupath import SearchDir
 from nodehelper.services.nodefacts import TTL, NodeFacts
 from nodehelper.streams.diskspace import DiskSpace
 from pmcontract import paths
@@ -28,7 +29,9 @@ class Crio:
         return self.config
 
 
-def facts(tmp_path: Path, crio: Crio, now: list[float] | None = None) -> NodeFacts:
+def facts(
+    tmp_path: Path, crio: Crio, now: list[float] | None = None, criu_search: list[SearchDir] | None = None
+) -> NodeFacts:
     clock = now or [0.0]
     return NodeFacts(
         "n1",
@@ -36,6 +39,7 @@ def facts(tmp_path: Path, crio: Crio, now: list[float] | None = None) -> NodeFac
         tmp_path / "runc.conf",
         tmp_path,
         DiskSpace(1 << 30, 0),
+        criu_search or [],
         read_crio=crio,
         clock=lambda: clock[0],
     )
@@ -80,6 +84,17 @@ def test_it_reports_the_managed_criu_block_and_free_space(tmp_path: Path) -> Non
     answer = facts(tmp_path, crio).answer()
     assert answer["criu_block"] is True and answer["work_dir"] == str(tmp_path)
     assert answer["free_bytes"] > 0 and answer["floor_bytes"] == 1 << 30
+
+
+def test_it_reports_where_criu_is_and_where_it_looked(tmp_path: Path) -> None:
+    usr_sbin = tmp_path / "2"
+    usr_sbin.mkdir()
+    search = [SearchDir("/usr/local/bin", tmp_path / "1"), SearchDir("/usr/sbin", usr_sbin)]
+    answer = facts(tmp_path, Crio({}), criu_search=search).answer()
+    assert answer["criu_searched"] == ["/usr/local/bin", "/usr/sbin"] and answer["criu_path"] is None
+    (usr_sbin / "criu").write_bytes(b"")
+    (usr_sbin / "criu").chmod(0o755)
+    assert facts(tmp_path, Crio({}), criu_search=search).answer()["criu_path"] == "/usr/sbin/criu"
 
 
 def test_answers_are_cached_a_few_seconds_then_read_again(tmp_path: Path) -> None:

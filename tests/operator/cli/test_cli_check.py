@@ -89,3 +89,31 @@ def test_a_proxy_call_that_fails_says_why_and_how_to_fix():
     assert "kubectl auth can-i get pods/proxy -n podmigration-system" in out
     assert "fix w2: its node-helper did not answer GET /v1/node (no endpoints available)" in out
     assert "kubectl logs -n podmigration-system helper-w2" in out and "Traceback" not in out
+
+
+def test_a_node_without_criu_is_named_with_where_the_helper_looked_and_the_fix():
+    kube = two_nodes()
+    kube.node_facts["helper-w2"] = {**GOOD_NODE_FACTS, "criu_path": None}
+    code, out = run(kube)
+    assert code == EXIT_FAILED and out.count("NOT READY") == 1
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:3]}
+    assert "/usr/sbin/criu" in rows["w1"] and rows["w1"][-1] == "ready"
+    assert "missing" in rows["w2"] and rows["w2"][-2:] == ["NOT", "READY"]
+    assert (
+        "fix w2: CRIU not found in /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin on the node: install CRIU 4.0 "
+        "or later (4.2 on Linux 6.16+) on the runtime's PATH, or set nodeHelper.criuSearchPath to where it is"
+    ) in out
+    assert "fix w1" not in out and "Not reported yet" not in out
+    assert "CRIU's version is not read" in out
+
+
+def test_a_helper_that_does_not_report_criu_shows_unknown_without_a_problem():
+    """An older helper (no criu_* fields), or nodeHelper.criuSearchPath empty: nothing looked for, nothing claimed."""
+    kube = two_nodes()
+    kube.node_facts["helper-w1"] = {k: v for k, v in GOOD_NODE_FACTS.items() if not k.startswith("criu_")}
+    kube.node_facts["helper-w2"] = {**GOOD_NODE_FACTS, "criu_searched": [], "criu_path": None}
+    code, out = run(kube)
+    assert code == EXIT_OK and "fix" not in out
+    header, w1, w2 = (line.split() for line in out.splitlines()[:3])
+    criu = header.index("CRIU") - 1  # "CRI-O RESTORES" is two words in the header
+    assert w1[criu] == "?" and w2[criu] == "?"
