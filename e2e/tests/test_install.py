@@ -1,6 +1,7 @@
 """The install a platform team gets (make install: the image built from the Containerfile, the packaged chart): the
 certificates the operator issued at its first start are shared by its replicas and trusted by every webhook, the
-hand-over webhook is the operator's object and goes with the release, and the image carries the chart's version."""
+hand-over webhook is the operator's object and goes with the release, the image carries the chart's version, and
+`kubectl migrate check` judges the nodes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import tarfile
 from pathlib import Path
 
 import yaml
-from e2elib import OPERATOR_NAMESPACE, REPO, operator_pods
+from e2elib import OPERATOR_NAMESPACE, REPO, SOURCE_NODE, node_exec, operator_pods, wait_for
 from kubernetes import client
 
 RELEASE = "podmigration"
@@ -88,13 +89,55 @@ def image_labels(archive: Path) -> dict[str, str]:
         return blob(manifest["config"]["digest"])["config"]["Labels"]
 
 
+def node_check() -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, str]]]:
+    """`kubectl migrate check` and its table: node -> column -> cell (cut at the header's column starts)."""
+    done = subprocess.run(["kubectl", "migrate", "check"], capture_output=True, text=True, timeout=120)
+    assert done.stdout, done.stderr
+    header, *lines = done.stdout.splitlines()
+    columns = ["NODE", "RUNTIME", "KUBELET", "HELPER", "CRI-O RESTORES", "CRIU", "FREE", "VERDICT"]
+    starts = [header.index(c) for c in columns] + [None]
+    rows = {}
+    for line in lines:
+        if line.startswith(("  fix ", "CRIU's version")):  # the table ends
+            break
+        cells = [line[a:b].strip() for a, b in zip(starts, starts[1:], strict=False)]
+        rows[cells[0]] = dict(zip(columns, cells, strict=True))
+    return done, rows
+
+
 def test_the_node_check_finds_every_node_ready(core):
     """Ready, and read from each node's helper through the API server's pod proxy (GET /v1/node): CRI-O restores,
-    and the free space is there."""
-    done = subprocess.run(["kubectl", "migrate", "check"], capture_output=True, text=True, timeout=120)
+    runc would find criu, and the free space is there."""
+    done, rows = node_check()
     assert done.returncode == 0, done.stdout + done.stderr
     for node in core.list_node().items:
-        assert any(
-            line.split()[:1] == [node.metadata.name] and line.endswith("ready") and " yes " in line and " GiB " in line
-            for line in done.stdout.splitlines()
-        ), done.stdout
+        row = rows.get(node.metadata.name)
+        assert row and row["VERDICT"] == "ready" and row["CRI-O RESTORES"] == "yes", done.stdout
+        assert row["CRIU"].endswith("/criu") and row["FREE"].endswith(" GiB"), done.stdout
+
+
+def test_the_node_check_names_a_node_without_criu_and_the_fix(core):
+    """criu renamed inside one node: the check names that node NOT READY with the fix, the others stay ready; the
+    binary is put back afterwards (the helper answers from a cache of 5 s, so both are waited for)."""
+    _, rows = node_check()
+    criu = rows[SOURCE_NODE]["CRIU"]
+    assert criu.endswith("/criu"), rows
+    hidden = f"{criu}.pm-e2e-hidden"
+
+    def criu_on_source(expected: str) -> tuple[subprocess.CompletedProcess[str], dict] | None:
+        done, rows = node_check()
+        return (done, rows) if rows.get(SOURCE_NODE, {}).get("CRIU") == expected else None
+
+    node_exec(SOURCE_NODE, "mv", "--", criu, hidden)
+    try:
+        done, rows = wait_for(f"the check to miss criu on {SOURCE_NODE}", lambda: criu_on_source("missing"), 60, 2)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert rows[SOURCE_NODE]["VERDICT"] == "NOT READY", done.stdout
+        searched = "/usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin"
+        assert f"fix {SOURCE_NODE}: CRIU not found in {searched} on the node: install CRIU 4.0 or later" in done.stdout
+        assert "or set nodeHelper.criuSearchPath to where it is" in done.stdout
+        others = {name: row for name, row in rows.items() if name != SOURCE_NODE}
+        assert others and all(row["VERDICT"] == "ready" for row in others.values()), done.stdout
+    finally:
+        node_exec(SOURCE_NODE, "mv", "--", hidden, criu)
+    wait_for(f"the check to find criu on {SOURCE_NODE} again", lambda: criu_on_source(criu), 60, 2)
