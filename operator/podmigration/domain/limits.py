@@ -29,6 +29,8 @@ QUEUED_POLL_MAX_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class Limits:
+    """Migrations that may run at once: out of one source node, in one namespace, in the whole cluster."""
+
     per_node: int
     per_namespace: int
     per_cluster: int
