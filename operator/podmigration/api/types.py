@@ -18,6 +18,7 @@ class PodMigrationSpec(TypedDict, total=False):
     podName: Required[str]
     targetNode: str
     timeoutSeconds: int
+    queueTimeoutSeconds: int
     compression: str
     keepSource: bool
     ttlSecondsAfterFinished: int

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..domain.limits import Limits
+
 _SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -49,11 +51,17 @@ class Config:
     poll_seconds: float
     #: Seconds to pause between retries of Finalizing and rollback steps.
     retry_seconds: float
-    #: Migrations that can run at once: each holds one worker thread of the operator for its whole duration.
+    #: Threads for migrations' steps: a running migration holds one for its whole duration, a queued one only
+    #: while it checks for a slot (controller/threads.py).
     max_concurrent_migrations: int = 64
-    #: Migrations that may run at once out of one node, and in the whole cluster (KubeVirt's defaults).
+    #: Migrations that may run at once out of one node, in one namespace, and in the whole cluster.
     max_outbound_per_node: int = 2
+    max_per_namespace: int = 5
     max_per_cluster: int = 5
+    #: Migrations one namespace may have waiting for a slot; more are refused (QueueFull).
+    max_queued_per_namespace: int = 100
+    #: Seconds a migration may wait in Pending when its spec.queueTimeoutSeconds is unset (then QueueTimeout).
+    max_queue_seconds: int = 3600
     #: The MutatingWebhookConfiguration that turns StatefulSet pods being handed over into restores.
     handover_webhook: str = ""
     #: Eviction strategy of pods whose own label and namespace label say nothing: "evict" or "migrate".
@@ -95,6 +103,10 @@ class Config:
     #: Port of /metrics (Prometheus; the container port named metrics); 0: none.
     metrics_port: int = 0
 
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_outbound_per_node, self.max_per_namespace, self.max_per_cluster)
+
     @classmethod
     def from_env(cls) -> Config:
         return cls(
@@ -105,7 +117,10 @@ class Config:
             retry_seconds=_number("PM_RETRY_SECONDS", 5.0),
             max_concurrent_migrations=int(_number("PM_MAX_CONCURRENT_MIGRATIONS", 64)),
             max_outbound_per_node=int(_number("PM_MAX_OUTBOUND_PER_NODE", 2)),
+            max_per_namespace=int(_number("PM_MAX_PER_NAMESPACE", _number("PM_MAX_PER_CLUSTER", 5))),
             max_per_cluster=int(_number("PM_MAX_PER_CLUSTER", 5)),
+            max_queued_per_namespace=int(_number("PM_MAX_QUEUED_PER_NAMESPACE", 100)),
+            max_queue_seconds=int(_number("PM_MAX_QUEUE_SECONDS", 3600)),
             image=os.environ.get("PM_IMAGE", ""),
             peering=os.environ.get("PM_PEERING", ""),
             peering_lifetime=int(_number("PM_PEERING_LIFETIME", 15)),

@@ -81,7 +81,7 @@ class HelperBaseline:
     repeats: int = 0
 
 
-def _only_deleted(reason: DaemonStoppingReason | None) -> bool:
+def only_deleted(reason: DaemonStoppingReason | None) -> bool:
     """Whether kopf stops the daemon because the PodMigration is being deleted, and not for the operator's exit."""
     return (
         reason is not None
@@ -100,6 +100,8 @@ class Run:
     stop: StopFlag
     baseline: HelperBaseline = field(default_factory=HelperBaseline)
     cancel_ignored_noted: bool = False
+    #: The phase this run last saw, for the fault points (faults.entered).
+    seen: str | None = None
 
     def read(self) -> Obj:
         migration = self.deps.kube.get_migration(self.namespace, self.name)
@@ -239,7 +241,7 @@ class Run:
         if not self.stop:
             self.stop.wait(seconds)
         if self.stop:
-            if not _only_deleted(self.stop.reason):
+            if not only_deleted(self.stop.reason):
                 raise OperatorStopping(f"operator is stopping ({self.stop.reason})")
             time.sleep(seconds)
 

@@ -28,11 +28,11 @@ from ..identity import bootstrap, signer
 from ..identity.ca import CertificateAuthority
 from ..identity.csrcheck import HelperPods
 from ..identity.own import OperatorIdentity
-from . import faults, logcontext
+from . import faults
 from .context import Deps
 from .housekeeping import Housekeeper
 from .metrics import serve as serve_metrics
-from .runner import run_migration
+from .threads import MigrationThreads
 
 #: The source component of the operator's Events.
 REPORTING_COMPONENT = "podmigration-operator"
@@ -75,14 +75,14 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         settings.peering.lifetime = config.peering_lifetime
     else:
         settings.peering.standalone = True
-    # Every running migration is a sync daemon that holds one thread of kopf's executor until it ends;
-    # kopf's default pool (min(32, CPUs + 4)) would silently queue migrations beyond that.
-    settings.execution.max_workers = config.max_concurrent_migrations
     serve_metrics(config.metrics_port)
     kube = Kube()
     if config.ca_dir:
         _start_identities(config, kube, memo)
     memo.deps = Deps(kube=kube, helpers=HelperClient(config), config=config, events=kopf_events, faults=faults)
+    # The migrations' steps run on threads of their own (threads.py); kopf's executor, at its default size, is left
+    # to the webhooks and the signer.
+    memo.migrations = MigrationThreads(memo.deps, config.max_concurrent_migrations)
     _start_housekeeping(config, kube, memo.deps.helpers)
     if config.webhook_tls_dir:
         # The chart's webhook configurations name the Service in front of this port and carry its CA.
@@ -129,7 +129,7 @@ def _unfinished(status: kopf.Status, **_: Any) -> bool:
 
 
 @kopf.daemon(api.GROUP, api.VERSION, api.PLURAL, when=_unfinished, cancellation_polling=5)
-def migrate(name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any) -> None:
+async def migrate(name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any) -> None:
+    """Async, so that it holds none of kopf's threads: the steps run on the migrations' own (threads.py)."""
     assert namespace, "PodMigration is a namespaced kind"
-    with logcontext.migration(namespace, name):
-        run_migration(memo.deps, namespace, name, stopped)
+    await memo.migrations.drive(namespace, name, stopped)

@@ -19,10 +19,10 @@ from ..api import phases
 from ..api.types import Obj, status_of
 from ..clients.kube import api_message, status_code
 from .context import Deps, Run
-from .runtime import Interrupt, OperatorStopping, StaleStatus, StopFlag
+from .runtime import Interrupt, OperatorStopping, StaleStatus, StopFlag, WaitForSlot
 from .steps import checkpoint, finalize, helperwait, prepare, restore, rollback, transfer
 
-__all__ = ["STEPS", "Deps", "Interrupt", "OperatorStopping", "StopFlag", "run_migration"]
+__all__ = ["STEPS", "Deps", "Interrupt", "OperatorStopping", "StopFlag", "advance", "run_migration"]
 
 log = logging.getLogger(__name__)
 
@@ -45,39 +45,51 @@ def _failure_reason(phase: str) -> str:
 
 
 def run_migration(deps: Deps, namespace: str, name: str, stop: StopFlag) -> None:
-    """Drive the migration until it is terminal or the operator exits; never raises."""
+    """Drive the migration until it is terminal or the operator exits, in this thread (queued waits included)."""
     run = Run(deps, namespace, name, stop)
-    seen: str | None = None  # the phase this run last saw, for the fault points
+    while (queued := advance(run)) is not None:
+        try:
+            run.sleep(queued)
+        except OperatorStopping:
+            return
+
+
+def advance(run: Run) -> float | None:
+    """Drive the migration until it is terminal or the operator exits (None), or until it waits in Pending for a
+    slot: then the seconds after which to call again. Never raises."""
+    deps, namespace, name = run.deps, run.namespace, run.name
     while True:
         try:
             migration = run.read()
             status = status_of(migration)
             phase = status.get("phase")
             if phases.is_terminal(phase):
-                return
+                return None
             if status.get("rollback"):
                 rollback.roll_back(run, migration)
                 continue
-            if stop and not migration["metadata"].get("deletionTimestamp"):
+            if run.stop and not migration["metadata"].get("deletionTimestamp"):
                 deps.metrics.in_flight.forget(namespace, name)  # another replica drives it now
-                return
+                return None
             try:
-                if phase != seen:
-                    seen = phase
+                if phase != run.seen:
+                    run.seen = phase
                     migration = deps.faults.entered(run, migration)
                 run.check_interrupts(migration)
                 helperwait.enter_phase(run, phase)
                 migration = STEPS[phase](run, migration)
             except Interrupt as interrupt:
                 rollback.begin_rollback(run, migration, interrupt)
-            except (OperatorStopping, StaleStatus):
+            except (OperatorStopping, StaleStatus, WaitForSlot):
                 raise
             except Exception as exc:  # every other failure of a step is reported, never swallowed
                 step_failed(run, phase, exc)
+        except WaitForSlot as queued:
+            return queued.seconds
         except OperatorStopping as why:
             log.info("%s/%s: %s; leaving the status for the next run", namespace, name, why)
             deps.metrics.in_flight.forget(namespace, name)
-            return
+            return None
         except StaleStatus as why:
             log.warning("%s/%s: %s; deciding again from the status as it is now", namespace, name, why)
         except Exception:
@@ -89,7 +101,7 @@ def run_migration(deps: Deps, namespace: str, name: str, stop: StopFlag) -> None
                 run.sleep(deps.config.retry_seconds)
             except OperatorStopping as why:
                 log.info("%s/%s: %s; leaving the status for the next run", namespace, name, why)
-                return
+                return None
 
 
 def step_failed(run: Run, phase: str | None, exc: Exception) -> None:

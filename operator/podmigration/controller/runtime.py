@@ -39,3 +39,12 @@ class StaleStatus(Exception):
     Not a failure of the step: the runner re-reads the PodMigration and decides again from what is there now,
     rather than overwriting the newer state.
     """
+
+
+class WaitForSlot(Exception):
+    """The migration waits in Pending for a slot: its thread is handed back, and it is looked at again in
+    ``seconds`` (controller/threads.py), so queued migrations hold no thread."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"queued; next look in {seconds:g}s")
+        self.seconds = seconds

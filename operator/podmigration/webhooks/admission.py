@@ -19,7 +19,7 @@ from typing import Any
 import kopf
 
 from ..api.types import Obj
-from ..domain import eviction, guard, handover
+from ..domain import eviction, guard, handover, limits
 from ..domain.preflight import check_in_cluster
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,9 @@ def evict(body: kopf.Body, namespace: str | None, dryrun: bool, memo: kopf.Memo,
         return
     message = decision.message
     if decision.start and not dryrun:
+        full = limits.queue_full(None, namespace, migrations, deps.config.max_queued_per_namespace)
+        if full:  # a drain retries a 429: the pod moves once the queue has room
+            raise kopf.AdmissionError(f"pod {name} waits to be live-migrated: {full}", code=429)
         created = deps.kube.create_migration(namespace, eviction.migration_for(pod))
         message = f"{message} (PodMigration {created['metadata']['name']})"
         log.info(

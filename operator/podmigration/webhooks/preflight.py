@@ -2,7 +2,9 @@
 the refusal's reason and message, so ``kubectl apply --dry-run=server`` answers before anything exists (as KubeVirt
 refuses a migration of a non-migratable VM). The same code as Preparing (preflight.check_in_cluster) decides.
 
-Only refusals that waiting cannot lift are decided here: a missing or restarting helper (Preparing waits for it), a
+A namespace that already has ``operator.limits.maxQueuedPerNamespace`` migrations waiting is refused too
+(``QueueFull``; Pending refuses the same should one get through while the webhook was down). Otherwise only refusals
+that waiting cannot lift are decided here: a missing or restarting helper (Preparing waits for it), a
 pod that is not Running yet or a node that is not Ready are left to Preparing, which refuses them with the same
 reason if they last. The webhook fails open (chart: <release>-preflight, failurePolicy Ignore): while the operator
 is down, a PodMigration is admitted and Preparing judges it. The requester's own rights are judged first, by the
@@ -18,6 +20,7 @@ from typing import Any
 import kopf
 
 from .. import api
+from ..domain import limits
 from ..domain.preflight import check_in_cluster
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,12 @@ def preflight_at_admission(spec: kopf.Spec, namespace: str | None, memo: kopf.Me
     if not namespace or not spec.get("podName"):
         return
     deps = memo.deps
+    full = limits.queue_full(
+        None, namespace, deps.kube.list_migrations(namespace), deps.config.max_queued_per_namespace
+    )
+    if full:
+        log.info("PodMigration for %s/%s refused at admission: %s", namespace, spec.get("podName"), full)
+        raise kopf.AdmissionError(f"QueueFull: {full}", code=403)
     _pod, plan = check_in_cluster(deps.kube, dict(spec), namespace, deps.config.helper_namespace)
     refused = [r for r in plan.refusals if r.reason in DECIDED_AT_ADMISSION]
     if refused:

@@ -5,24 +5,29 @@ import kopf
 from podmigration.controller import handlers
 
 
-def _configure(monkeypatch) -> kopf.OperatorSettings:
+def _configure(monkeypatch, memo: kopf.Memo | None = None) -> kopf.OperatorSettings:
     monkeypatch.setattr(handlers, "load_config", lambda: None)
     monkeypatch.setattr(handlers, "Kube", lambda: object())
     monkeypatch.setattr(handlers, "HelperClient", lambda config: object())
     settings = kopf.OperatorSettings()
-    handlers.configure(settings=settings, memo=kopf.Memo())
+    handlers.configure(settings=settings, memo=kopf.Memo() if memo is None else memo)
     return settings
 
 
-def test_enough_worker_threads_for_concurrent_migrations(monkeypatch):
+def test_migrations_get_threads_of_their_own(monkeypatch):
+    """kopf's executor stays at its default size, for the webhooks and the signer (test_threads.py)."""
     monkeypatch.delenv("PM_MAX_CONCURRENT_MIGRATIONS", raising=False)
-    assert _configure(monkeypatch).execution.max_workers == 64
+    memo = kopf.Memo()
+    settings = _configure(monkeypatch, memo)
+    assert memo.migrations.executor._max_workers == 64
+    assert settings.execution.max_workers is None
 
 
 def test_concurrent_migrations_from_the_environment(monkeypatch):
     monkeypatch.setenv("PM_MAX_CONCURRENT_MIGRATIONS", "200")
-    settings = _configure(monkeypatch)
-    assert settings.execution.max_workers == 200
+    memo = kopf.Memo()
+    settings = _configure(monkeypatch, memo)
+    assert memo.migrations.executor._max_workers == 200
     assert settings.peering.standalone
 
 

@@ -1,48 +1,11 @@
-"""Per-node and per-cluster limits: who starts, who waits and why, oldest first."""
+"""A migration over the limits waits in Pending saying why, then runs; or gives up (QueueTimeout, QueueFull)
+without touching anything. The decisions themselves: tests/operator/domain/test_queue_limits.py."""
 
 from pmfakes import FakeStop
 
 from podmigration.controller.context import Run
 from podmigration.controller.runner import run_migration
 from podmigration.controller.steps import prepare
-from podmigration.domain import limits
-
-
-def mig(name, phase=None, node=None, created="2030-01-01T00:00:00Z"):
-    status = {k: v for k, v in (("phase", phase), ("sourceNode", node)) if v}
-    return {"metadata": {"name": name, "namespace": "default", "creationTimestamp": created}, "status": status}
-
-
-def test_starts_when_slots_are_free():
-    me = mig("c", "Pending", "worker-1", "2030-01-01T00:00:03Z")
-    others = [mig("a", "Transferring", "worker-1"), mig("b", "Succeeded", "worker-1")]
-    assert limits.why_waiting(me, "worker-1", others + [me], per_node=2, per_cluster=5) is None
-
-
-def test_waits_for_its_node_and_says_why():
-    me = mig("c", "Pending", "worker-1", "2030-01-01T00:00:03Z")
-    others = [mig("a", "Transferring", "worker-1"), mig("b", "Restoring", "worker-2")]
-    assert limits.why_waiting(me, "worker-1", others + [me], per_node=1, per_cluster=5) == (
-        "waiting for a free slot on node worker-1: 1 migration(s) out of it run (limit 1 per node), "
-        "0 waiting ahead of this one"
-    )
-    assert limits.why_waiting(me, "worker-2", others + [me], per_node=2, per_cluster=5) is None
-
-
-def test_older_waiting_migrations_go_first():
-    first = mig("a", "Pending", "worker-1", "2030-01-01T00:00:01Z")
-    second = mig("b", "Pending", "worker-1", "2030-01-01T00:00:02Z")
-    both = [first, second]
-    assert limits.why_waiting(first, "worker-1", both, per_node=1, per_cluster=5) is None
-    assert "1 waiting ahead" in limits.why_waiting(second, "worker-1", both, per_node=1, per_cluster=5)
-
-
-def test_cluster_limit_counts_every_node():
-    me = mig("z", None, "worker-3", "2030-01-01T00:00:09Z")
-    running = [mig(str(i), "Checkpointing", f"worker-{i}") for i in range(2)]
-    assert limits.why_waiting(me, "worker-3", running + [me], per_node=2, per_cluster=2).startswith(
-        "waiting for a free slot: 2 migration(s) run in the cluster (limit 2)"
-    )
 
 
 def test_queued_migration_waits_in_pending_with_its_reason_then_runs(world):
@@ -85,3 +48,71 @@ def test_a_started_migration_counts_against_its_node_at_once(world):
     prepare.start(Run(deps, "default", "counter-mig", FakeStop(clock)), kube.get_migration("default", "counter-mig"))
     status = kube.migrations[("default", "counter-mig")]["status"]
     assert (status["phase"], status["sourceNode"]) == ("Preparing", "worker-1")
+
+
+def _busy(kube, name="other", namespace="default"):
+    """A migration running out of worker-1 (created earlier), holding the one slot of a limit of 1."""
+    kube.migrations[(namespace, name)] = {
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": "2029-12-31T00:00:00Z"},
+        "spec": {"podName": "x"},
+        "status": {"phase": "Restoring", "sourceNode": "worker-1"},
+    }
+
+
+def _with_config(deps, **changes):
+    config = deps.config.__class__(**{**deps.config.__dict__, **changes})
+    return deps.__class__(**{**deps.__dict__, "config": config})
+
+
+def test_a_migration_queued_past_its_queue_timeout_fails_untouched(world):
+    """Behind a restore that never ends: QueueTimeout, saying how long it waited and behind what; the pod is as it
+    was (no fence, no helper call, no patch of the pod)."""
+    kube, helpers, clock, _, deps = world
+    _busy(kube)
+    pod_before = dict(kube.pods[("default", "counter")]["metadata"]["labels"])
+    kube.create_migration(
+        "default", {"metadata": {"name": "counter-mig"}, "spec": {"podName": "counter", "queueTimeoutSeconds": 30}}
+    )
+    run_migration(_with_config(deps, max_per_cluster=1), "default", "counter-mig", FakeStop(clock))
+    status = kube.migrations[("default", "counter-mig")]["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "QueueTimeout"), status
+    assert status["message"].startswith("waited 3")
+    assert (
+        "(queueTimeoutSeconds 30) without a slot; waiting for a free slot: 1 migration(s) run in the cluster"
+        in (status["message"])
+    )
+    assert [p["phase"] for p in status["phaseTransitions"]] == ["Pending", "Failed"]
+    assert helpers.calls == []
+    assert kube.pods[("default", "counter")]["metadata"]["labels"] == pod_before
+    assert "podmigration.dev/fenced-by" not in kube.pods[("default", "counter")]["metadata"]["annotations"]
+
+
+def test_the_queue_timeout_defaults_to_the_operator_setting(world):
+    kube, _, clock, _, deps = world
+    _busy(kube)
+    kube.create_migration("default", {"metadata": {"name": "counter-mig"}, "spec": {"podName": "counter"}})
+    run_migration(
+        _with_config(deps, max_per_cluster=1, max_queue_seconds=45), "default", "counter-mig", FakeStop(clock)
+    )
+    status = kube.migrations[("default", "counter-mig")]["status"]
+    assert status["reason"] == "QueueTimeout" and "(queueTimeoutSeconds 45)" in status["message"]
+
+
+def test_over_the_namespace_queue_it_fails_queue_full(world):
+    """One that got past admission (the webhook fails open while the operator is down) is refused in Pending."""
+    kube, helpers, clock, _, deps = world
+    _busy(kube)
+    for i in range(2):
+        kube.migrations[("default", f"q{i}")] = {
+            "metadata": {"name": f"q{i}", "namespace": "default", "creationTimestamp": "2029-12-31T00:00:01Z"},
+            "spec": {"podName": "x"},
+            "status": {"phase": "Pending"},
+        }
+    kube.create_migration("default", {"metadata": {"name": "counter-mig"}, "spec": {"podName": "counter"}})
+    run_migration(
+        _with_config(deps, max_per_cluster=1, max_queued_per_namespace=2), "default", "counter-mig", FakeStop(clock)
+    )
+    status = kube.migrations[("default", "counter-mig")]["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "QueueFull"), status
+    assert "namespace default already has 2 PodMigration(s) waiting" in status["message"]
+    assert helpers.calls == []

@@ -137,6 +137,22 @@ def test_webhook_answers_429_and_creates_one_migration(deps):
     assert migration["spec"] == {"podName": "counter"} and migration["metadata"]["name"] in str(denied.value)
 
 
+def test_with_the_namespace_queue_full_the_eviction_waits_and_creates_nothing(deps):
+    """The drain retries the 429 and the pod moves once the queue has room; it is never evicted for it."""
+    deps.config = deps.config.__class__(**{**deps.config.__dict__, "max_queued_per_namespace": 1})
+    deps.kube.migrations[("default", "queued")] = {
+        "metadata": {"name": "queued", "namespace": "default", "creationTimestamp": "2030-01-01T00:00:00Z"},
+        "spec": {"podName": "other"},
+        "status": {"phase": "Pending", "reason": "Queued"},
+    }
+    with pytest.raises(kopf.AdmissionError) as denied:
+        admission.evict(
+            body={"metadata": {"name": "counter"}}, namespace="default", dryrun=False, memo=kopf.Memo(deps=deps)
+        )
+    assert denied.value.code == 429 and "waiting for a slot (limit 1 per namespace" in str(denied.value)
+    assert list(deps.kube.migrations) == [("default", "queued")]
+
+
 def test_webhook_creates_nothing_on_a_dry_run(deps):
     with pytest.raises(kopf.AdmissionError):
         admission.evict(

@@ -53,3 +53,21 @@ def test_what_waiting_may_lift_is_left_to_preparing(world):
     kube.nodes.append(make_node("helperless"))
     assert admit(deps, podName="counter", targetNode="not-ready") == ""
     assert admit(deps, podName="counter", targetNode="helperless") == ""
+
+
+def test_a_namespace_with_a_full_queue_is_refused_at_create(world):
+    """operator.limits.maxQueuedPerNamespace waiting in the namespace: the next is refused QueueFull; another
+    namespace's queue does not count."""
+    kube, *_, deps = world
+    deps.config = deps.config.__class__(**{**deps.config.__dict__, "max_queued_per_namespace": 2})
+    for i, namespace in enumerate(("default", "default", "elsewhere")):
+        kube.migrations[(namespace, f"q{i}")] = {
+            "metadata": {"name": f"q{i}", "namespace": namespace, "creationTimestamp": "2030-01-01T00:00:00Z"},
+            "spec": {"podName": "x"},
+            "status": {"phase": "Pending", "reason": "Queued"},
+        }
+    assert "QueueFull: namespace default already has 2 PodMigration(s) waiting for a slot (limit 2" in admit(
+        deps, podName="counter", targetNode="worker-2"
+    )
+    kube.migrations[("default", "q0")]["status"] = {"phase": "Preparing"}
+    assert admit(deps, podName="counter", targetNode="worker-2") == ""

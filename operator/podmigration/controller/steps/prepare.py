@@ -9,10 +9,7 @@ from ...domain import status as st
 from ...domain.preflight import preflight
 from ...domain.refusals import Refusal
 from ..context import Run, generation
-from ..runtime import Interrupt
-
-#: How often a queued migration looks for a free slot.
-QUEUED_POLL_SECONDS = 1.0
+from ..runtime import Interrupt, WaitForSlot
 
 
 def accept(run: Run, migration: Obj) -> Obj:
@@ -31,32 +28,36 @@ def accept(run: Run, migration: Obj) -> Obj:
 
 
 def start(run: Run, migration: Obj) -> Obj:
-    """Start when the per-node and per-cluster limits leave a slot (oldest first); wait in Pending until then."""
+    """Start when the limits leave a slot (domain/limits.py: fair across namespaces); else wait in Pending, or give
+    up (QueueFull, QueueTimeout). Nothing is touched before Preparing: ending here needs no rollback."""
+    config = run.deps.config
     pod = run.deps.kube.get_pod(run.namespace, migration["spec"]["podName"])
     node = ((pod or {}).get("spec") or {}).get("nodeName")
     with limits.START_LOCK:
-        waiting = limits.why_waiting(
-            migration,
-            node,
-            run.deps.kube.list_migrations(None),
-            run.deps.config.max_outbound_per_node,
-            run.deps.config.max_per_cluster,
-        )
-        if waiting is None:
+        migrations = run.deps.kube.list_migrations(None)
+        queued = limits.why_waiting(migration, node, migrations, config.limits)
+        if queued is None:
             # sourceNode with the phase: the next migration counted under the lock must see where this one runs.
             return run.transition(
                 migration, phases.PREPARING, {"sourceNode": node}, message="validating the pod and the target node"
             )
+    full = limits.queue_full(migration, run.namespace, migrations, config.max_queued_per_namespace)
+    if full:
+        raise Interrupt(phases.FAILED, "QueueFull", full)
     status = status_of(migration)
-    if status.get("message") != waiting or status.get("sourceNode") != node:
+    timeout = migration["spec"].get("queueTimeoutSeconds") or config.max_queue_seconds
+    expired = limits.queue_timeout(run.phase_seconds(migration), timeout, queued)
+    if expired:
+        raise Interrupt(phases.FAILED, "QueueTimeout", expired)
+    if status.get("message") != queued.message or status.get("sourceNode") != node:
         migration = run.write(
             migration,
             {
                 "sourceNode": node,
-                **st.progress(status, waiting, run.deps.clock(), generation(migration), reason="Queued"),
+                **st.progress(status, queued.message, run.deps.clock(), generation(migration), reason="Queued"),
             },
         )
-    return run.pause(QUEUED_POLL_SECONDS)
+    raise WaitForSlot(queued.poll_seconds)
 
 
 def prepare(run: Run, migration: Obj) -> Obj:
