@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from nodehelper.identity import NodeIdentity, new_key_and_request
-from nodehelper.identity.tlsconfig import common_name
+from pmcontract.names import common_name
 from podmigration.api import OPERATOR_CN, helper_cn
 from podmigration.identity.ca import CertificateAuthority
 from podmigration.identity.csrcheck import HelperPods, decide
