@@ -13,7 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from test_identity import handshake, make_ca, node_identity
+from pmpki import make_ca
+from test_identity import handshake, node_identity
 
 from nodehelper.identity import tlsconfig
 from podmigration.api import OPERATOR_CN, helper_cn
