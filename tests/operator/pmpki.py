@@ -13,26 +13,34 @@ from cryptography.x509.oid import NameOID
 from podmigration.identity.ca import CertificateAuthority
 
 
-def make_ca(directory: Path, name: str = "test-ca") -> CertificateAuthority:
+def make_ca(directory: Path, name: str = "test-ca", issuer: Path | None = None) -> CertificateAuthority:
+    """A CA named ``name``: self-signed, or an intermediate of the CA in ``issuer`` laid out as cert-manager writes
+    it (its ca.crt: the issuer's certificate)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    signer_cert, signer_key = subject, key
+    if issuer is not None:
+        signer_cert = x509.load_pem_x509_certificate((issuer / "tls.crt").read_bytes()).subject
+        signer_key = serialization.load_pem_private_key((issuer / "tls.key").read_bytes(), None)
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(subject)
+        .issuer_name(signer_cert)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .sign(signer_key, hashes.SHA256())
     )
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (directory / "tls.key").write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+    if issuer is not None:
+        (directory / "ca.crt").write_bytes((issuer / "tls.crt").read_bytes())
     return CertificateAuthority(directory)
 
 
