@@ -25,12 +25,16 @@ gc_period=${PM_GC_PERIOD_SECONDS:-60}
 [ "${PM_FAULT_INJECTION:-false}" = true ] && gc_period=${PM_GC_PERIOD_SECONDS:-5}
 # The local kubelets evict at 1% free (node-config.sh evictionHard), not at the 10-15% the chart's floor is set above:
 # a floor of 2% keeps the helpers' writes above theirs on a shared development disk.
+# The webhooks answer only the API server (webhooks.clientAuth): the local cluster's presents its admission client
+# certificate, CN kube-apiserver-admission, signed by the cluster CA that kube-root-ca.crt holds (e2e/cluster/pki.sh,
+# node-config.sh); PM_WEBHOOK_CLIENT_AUTH=false installs for a cluster whose API server presents none.
 # No priority class for the helpers here: the kubelet gives node-critical pods oom_score_adj -997, which these
 # machines refuse without CAP_SYS_RESOURCE (ENVIRONMENT.md), so their containers would never start.
 log "helm upgrade --install podmigration ${chart#"$REPO_ROOT"/} (image $ref, CRI-O working directory $cwd)"
 "$helm" upgrade --install podmigration "$chart" -n podmigration-system --create-namespace \
   --set image.repository="${ref%:*}" --set image.tag="${ref##*:}" --set operator.faultInjection="${PM_FAULT_INJECTION:-false}" \
   --set nodeHelper.runtimeWorkingDir="$cwd" --set operator.gcPeriodSeconds="$gc_period" \
-  --set nodeHelper.minFreePercent=2 --set nodeHelper.priorityClassName= --wait --timeout 5m >&2
+  --set nodeHelper.minFreePercent=2 --set nodeHelper.priorityClassName= \
+  --set webhooks.clientAuth.enabled="${PM_WEBHOOK_CLIENT_AUTH:-true}" --wait --timeout 5m >&2
 kubectl -n podmigration-system rollout status deploy/podmigration-operator --timeout 120s >&2
 kubectl -n podmigration-system rollout status ds/podmigration-node-helper --timeout 120s >&2

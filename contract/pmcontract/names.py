@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 #: The CN of the operator's client certificate: the only caller of the control endpoints.
 OPERATOR_CN = "system:podmigration:operator"
@@ -25,6 +27,16 @@ SHA256_HEADER = "X-Content-Sha256"
 DECODED_LENGTH_HEADER = "X-Content-Length-Decoded"
 
 _MIGRATION_UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?=-)")
+
+
+def common_name(cert: Mapping[str, Any] | None) -> str:
+    """The subject CN of a peer certificate as ``SSLSocket.getpeercert()`` returns it ("" if none): every mutual-TLS
+    party here (operator, helpers, the webhooks' caller check) authorizes by it."""
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return ""
 
 
 def helper_cn(node: str) -> str:

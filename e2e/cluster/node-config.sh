@@ -135,4 +135,24 @@ kubeconfig "$cfg/kube-proxy.kubeconfig" kube-proxy
 if [ "$n" = control-plane ]; then
   kubeconfig "$cfg/controller-manager.kubeconfig" controller-manager
   kubeconfig "$cfg/scheduler.kubeconfig" scheduler
+  # The API server's client certificate to admission webhooks (--admission-control-config-file, node-services.sh),
+  # so that the chart's webhooks.clientAuth can make the operator answer it alone (README "Webhook callers"). The
+  # kubeconfig's user is picked by the webhook Service's host, <service>.<namespace>.svc[:443], exactly, then as
+  # *.<namespace>.svc, then *.svc (k8s.io/apiserver/pkg/util/webhook/authentication.go): *.svc covers a release in
+  # any namespace.
+  webhook_auth="{apiVersion: apiserver.config.k8s.io/v1, kind: WebhookAdmissionConfiguration, kubeConfigFile: /etc/pm/admission-webhooks.kubeconfig}"
+  cat > "$cfg/admission.yaml" <<EOF2
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- {name: ValidatingAdmissionWebhook, configuration: $webhook_auth}
+- {name: MutatingAdmissionWebhook, configuration: $webhook_auth}
+EOF2
+  cat > "$cfg/admission-webhooks.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+users:
+- name: "*.svc"
+  user: {client-certificate: $pki/apiserver-admission.crt, client-key: $pki/apiserver-admission.key}
+KC
 fi

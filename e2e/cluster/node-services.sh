@@ -35,6 +35,7 @@ if [ "$n" = control-plane ]; then
   supervise kube-apiserver kube-apiserver --advertise-address "$ip" --bind-address 0.0.0.0 --secure-port 6443 \
     --etcd-servers http://127.0.0.1:2379 --service-cluster-ip-range 10.96.0.0/16 --allow-privileged=true \
     --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --admission-control-config-file /etc/pm/admission.yaml \
     --client-ca-file $pki/ca.crt --tls-cert-file $pki/apiserver.crt --tls-private-key-file $pki/apiserver.key \
     --kubelet-client-certificate $pki/apiserver-kubelet-client.crt --kubelet-client-key $pki/apiserver-kubelet-client.key \
     --kubelet-certificate-authority $pki/ca.crt --kubelet-preferred-address-types InternalIP \

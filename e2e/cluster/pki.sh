@@ -32,6 +32,9 @@ cert() {
 cert apiserver "/CN=kube-apiserver" \
   "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:$APISERVER_IP,IP:$KUBERNETES_SERVICE_IP,IP:127.0.0.1"
 cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+# What the API server presents to admission webhooks (node-config.sh): no group, a name only the operator's
+# webhooks.clientAuth.allowedNames knows.
+cert apiserver-admission "/CN=kube-apiserver-admission"
 cert admin "/O=system:masters/CN=kubernetes-admin"
 cert controller-manager "/CN=system:kube-controller-manager"
 cert scheduler "/CN=system:kube-scheduler"

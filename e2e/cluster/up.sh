@@ -37,12 +37,19 @@ load_base_images() {
   "$here/image.sh" load "$redis" localhost/pm-redis:e2e
 }
 
+# A cluster started by older scripts lacks what these configure: its API server was started without the admission
+# configuration (node-config.sh writes it only for a new cluster), so it presents no client certificate to webhooks.
+current_config() { [ -f "$(node_dir control-plane)/config/admission.yaml" ]; }
+
 all_running=1
 for n in $NODES; do node_running "$n" || all_running=0; done
 if [ $all_running = 1 ] && [ "$(ready_nodes)" = 3 ]; then
-  log "reusing the running cluster"
-  load_base_images
-  usage; exit 0
+  if current_config; then
+    log "reusing the running cluster"
+    load_base_images
+    usage; exit 0
+  fi
+  log "the running cluster predates the API server's admission client certificate: rebuilding it"
 fi
 
 ensure_host_packages

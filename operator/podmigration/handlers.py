@@ -6,6 +6,6 @@ The one wiring point of controller, webhooks and identity (none of them imports 
 
 from .controller import handlers as controller
 from .identity import signer
-from .webhooks import admission, preflight
+from .webhooks import admission, preflight, server
 
-__all__ = ["admission", "controller", "preflight", "signer"]
+__all__ = ["admission", "controller", "preflight", "server", "signer"]

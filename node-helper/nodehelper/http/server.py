@@ -19,10 +19,10 @@ from nodehelper.http import authz, routes
 from nodehelper.http.body import BodyReader, write_chunked
 from nodehelper.http.connlimits import ConnectionLimits
 from nodehelper.http.tlsserver import DEFAULT_MAX_WORKERS, BoundedHandler, TLSThreadingServer, linger
-from nodehelper.identity.tlsconfig import common_name
 from nodehelper.services.helper import Helper
 from nodehelper.services.nodefacts import NodeFacts
 from nodehelper.services.pods import PodApi
+from pmcontract.names import common_name
 
 log = logging.getLogger("nodehelper")
 

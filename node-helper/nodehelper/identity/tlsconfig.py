@@ -9,9 +9,7 @@ with partial-chain verification it is the trust anchor even when it is an interm
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 CA_FILE, CERT_FILE, KEY_FILE = "ca.crt", "tls.crt", "tls.key"
 
@@ -63,12 +61,3 @@ def kubelet_context(ca_file: Path, insecure: bool) -> ssl.SSLContext:
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     return ssl.create_default_context(cafile=_existing(ca_file))
-
-
-def common_name(cert: Mapping[str, Any] | None) -> str:
-    """The subject CN of a certificate as ``SSLSocket.getpeercert()`` returns it ("" if none)."""
-    for rdn in (cert or {}).get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return str(value)
-    return ""

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from nodehelper.errors import BadRequest, Busy, Conflict, HelperError, UpstreamError
-from nodehelper.identity.tlsconfig import common_name
 from nodehelper.metrics import METRICS
 from nodehelper.streams.codec import COMPRESSIONS, Reader, chunks, encoder
 from pmcontract import names
@@ -31,7 +30,7 @@ def connect(
     conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=timeout)
     if peer is not None:
         conn.connect()
-        presented = common_name(conn.sock.getpeercert())
+        presented = names.common_name(conn.sock.getpeercert())
         if presented != peer:
             conn.close()
             raise UpstreamError(f"https://{host}:{port} is not {peer}: its certificate names {presented or 'nobody'}")

@@ -52,6 +52,7 @@ OPERATOR_CN = names.OPERATOR_CN
 HELPER_CN_PREFIX = names.HELPER_CN_PREFIX
 DEFAULT_SIGNER = names.DEFAULT_SIGNER
 helper_cn = names.helper_cn
+common_name = names.common_name
 
 
 def checkpoint_image(migration_uid: str, container: str) -> str:

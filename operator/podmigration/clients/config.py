@@ -40,6 +40,14 @@ def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
     return raw
 
 
+def _names(name: str, required: bool) -> tuple[str, ...]:
+    """A comma-separated list; ``required``: at least one (an empty allow-list would refuse every caller)."""
+    names = tuple(n.strip() for n in os.environ.get(name, "").split(",") if n.strip())
+    if required and not names:
+        raise SystemExit(f"environment variable {name} must name at least one certificate CN")
+    return names
+
+
 @dataclass(frozen=True)
 class Config:
     helper_namespace: str
@@ -68,6 +76,10 @@ class Config:
     eviction_default: str = "evict"
     #: Where the admission webhooks' serving certificate is (tls.crt, tls.key); empty: no webhooks served.
     webhook_tls_dir: str = ""
+    #: The CA (PEM file) whose client certificates the webhooks accept, and the CNs they answer (the API server's
+    #: admission client certificate: chart webhooks.clientAuth); empty: any caller (docs/security.md).
+    webhook_client_ca: str = ""
+    webhook_client_names: tuple[str, ...] = ()
     #: kopf peering object for leader election among replicas; empty: standalone (one replica).
     peering: str = ""
     #: Seconds a replica's claim lasts without renewal: how soon another takes over from a dead leader.
@@ -109,6 +121,7 @@ class Config:
 
     @classmethod
     def from_env(cls) -> Config:
+        client_ca = os.environ.get("PM_WEBHOOK_CLIENT_CA", "")
         return cls(
             helper_namespace=os.environ.get("PM_HELPER_NAMESPACE") or _own_namespace(),
             helper_port=int(_number("PM_HELPER_PORT", 9443)),
@@ -127,6 +140,8 @@ class Config:
             handover_webhook=os.environ.get("PM_HANDOVER_WEBHOOK", ""),
             eviction_default=_choice("PM_EVICTION_DEFAULT", ("evict", "migrate"), "evict"),
             webhook_tls_dir=os.environ.get("PM_WEBHOOK_TLS_DIR", ""),
+            webhook_client_ca=client_ca,
+            webhook_client_names=_names("PM_WEBHOOK_CLIENT_NAMES", required=bool(client_ca)),
             downtime_base_seconds=_number("PM_DOWNTIME_BASE_SECONDS", 2.0),
             downtime_seconds_per_gib=_number("PM_DOWNTIME_SECONDS_PER_GIB", 30.0),
             ca_dir=os.environ.get("PM_CA_DIR", ""),

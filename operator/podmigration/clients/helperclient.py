@@ -13,7 +13,7 @@ from urllib3.util import parse_url
 
 from pmcontract import paths
 
-from ..api import helper_cn
+from ..api import common_name, helper_cn
 from ..api.types import Obj
 from ..domain.helpers import Helper, HelperError
 from .config import Config
@@ -33,10 +33,6 @@ def _retry_after(response: requests.Response) -> float:
         return 1.0
 
 
-def _common_name(peer: dict[str, Any]) -> str | None:
-    return next((value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"), None)
-
-
 class _NodeCheckedPool(HTTPSConnectionPool):
     """Checks, on every request, that the helper answering at this address holds the certificate of the node the
     operator means to call (CN system:podmigration:node-helper:<node>), not merely one its CA signed: another
@@ -49,7 +45,7 @@ class _NodeCheckedPool(HTTPSConnectionPool):
     def _validate_conn(self, conn: Any) -> None:
         super()._validate_conn(conn)
         want = self.expected.get(self.host.strip("[]"))
-        got = _common_name(conn.sock.getpeercert() or {}) if conn.sock is not None else None
+        got = common_name(conn.sock.getpeercert()) if conn.sock is not None else None
         if want is not None and got != want:
             conn.close()
             raise ssl.SSLError(f"the helper at {self.host} presented a certificate for {got!r}, not {want!r}")

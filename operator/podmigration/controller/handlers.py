@@ -36,8 +36,6 @@ from .threads import MigrationThreads
 
 #: The source component of the operator's Events.
 REPORTING_COMPONENT = "podmigration-operator"
-#: Where the admission webhooks listen (the chart's Service maps 443 to it).
-WEBHOOK_PORT = 8443
 
 
 #: Above any start time in microseconds since the epoch, so that every priority is positive.
@@ -84,12 +82,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # to the webhooks and the signer.
     memo.migrations = MigrationThreads(memo.deps, config.max_concurrent_migrations)
     _start_housekeeping(config, kube, memo.deps.helpers)
-    if config.webhook_tls_dir:
-        # The chart's webhook configurations name the Service in front of this port and carry its CA.
-        tls = Path(config.webhook_tls_dir)
-        settings.admission.server = kopf.WebhookServer(
-            addr="0.0.0.0", port=WEBHOOK_PORT, certfile=str(tls / "tls.crt"), pkeyfile=str(tls / "tls.key")
-        )
 
 
 def _start_identities(config: Config, kube: Kube, memo: kopf.Memo) -> None:

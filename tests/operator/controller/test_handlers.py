@@ -43,10 +43,3 @@ def test_replicas_elect_the_oldest_as_leader_through_kopf_peering(monkeypatch):
     assert (first.peering.name, first.peering.clusterwide, first.peering.mandatory) == ("podmigration", True, True)
     assert not first.peering.standalone and first.peering.lifetime == 15
     assert first.peering.priority > restarted.peering.priority > 0  # equal priorities would pause both
-
-
-def test_webhooks_are_served_when_their_certificate_is_mounted(monkeypatch, tmp_path):
-    monkeypatch.setenv("PM_WEBHOOK_TLS_DIR", str(tmp_path))
-    server = _configure(monkeypatch).admission.server
-    assert isinstance(server, kopf.WebhookServer) and server.port == handlers.WEBHOOK_PORT
-    assert server.certfile == str(tmp_path / "tls.crt")

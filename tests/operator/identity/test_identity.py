@@ -17,9 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pmpki import make_ca
 
 from nodehelper.identity import NodeIdentity, new_key_and_request
-from nodehelper.identity.tlsconfig import common_name
+from pmcontract.names import common_name
 from podmigration.api import OPERATOR_CN, helper_cn
 from podmigration.identity.ca import CertificateAuthority
 from podmigration.identity.csrcheck import HelperPods, decide
@@ -28,29 +29,6 @@ from podmigration.identity.signer import HelperSigner
 
 HELPERS = HelperPods("podmigration-system", "podmigration-node-helper", "podmigration-node-helper")
 SIGNER = "podmigration.dev/node-helper"
-
-
-def make_ca(directory: Path, name: str = "test-ca") -> CertificateAuthority:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "tls.key").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return CertificateAuthority(directory)
 
 
 def helper_pod(node: str = "worker-1", uid: str = "uid-1", **overrides: Any) -> dict[str, Any]:
