@@ -62,11 +62,16 @@ def make_node(
     unschedulable: bool = False,
     labels: dict[str, str] | None = None,
     taints: list[Obj] | None = None,
+    allocatable: dict[str, str] | None = None,
 ) -> Obj:
+    """A node as its kubelet reports it; ``allocatable`` defaults to 4 CPUs, 8 GiB and 110 pods."""
     return {
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
         "spec": {"unschedulable": unschedulable, "taints": taints or []},
-        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "allocatable": allocatable or {"cpu": "4", "memory": "8Gi", "pods": "110"},
+        },
     }
 
 
@@ -140,6 +145,8 @@ class FakeKube:
         self.evicted: list[str] = []  # pods evicted (through the Eviction API), in order
         self.eviction_graces: dict[str, int | None] = {}  # pod -> the grace period its eviction asked for
         self.node_facts: dict[str, Obj | Exception] = {}  # helper pod -> its GET /v1/node answer (default: all good)
+        self.namespace_labels: dict[str, dict[str, str]] = {}  # namespace -> its labels (list_namespaces)
+        self.lists: list[str] = []  # the cluster-wide lists read (list_active_pods, list_namespaces), in order
 
     def get_pod(self, namespace: str, name: str) -> Obj | None:
         pod = self.pods.get((namespace, name))
@@ -216,6 +223,14 @@ class FakeKube:
 
     def get_namespace(self, name):
         return {"metadata": {"name": name}}
+
+    def list_namespaces(self) -> list[Obj]:
+        self.lists.append("namespaces")
+        return [{"metadata": {"name": n, "labels": dict(labels)}} for n, labels in self.namespace_labels.items()]
+
+    def list_active_pods(self) -> list[Obj]:
+        self.lists.append("pods")
+        return [copy.deepcopy(p) for p in self.pods.values() if p["status"].get("phase") not in ("Succeeded", "Failed")]
 
     def helper_node_facts(self, namespace: str, pod: str, port: int) -> Obj:
         answer = self.node_facts.get(pod, GOOD_NODE_FACTS)

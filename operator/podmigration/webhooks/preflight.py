@@ -3,11 +3,13 @@ the refusal's reason and message, so ``kubectl apply --dry-run=server`` answers 
 refuses a migration of a non-migratable VM). The same code as Preparing (preflight.check_in_cluster) decides.
 
 Only refusals that waiting cannot lift are decided here: a missing or restarting helper (Preparing waits for it), a
-pod that is not Running yet or a node that is not Ready are left to Preparing, which refuses them with the same
-reason if they last. The webhook fails open (chart: <release>-preflight, failurePolicy Ignore): while the operator
-is down, a PodMigration is admitted and Preparing judges it. The requester's own rights are judged first, by the
-policy <release>-migration-guard, so this tells nothing about a pod the requester may not delete. The denial is a
-403, as Kubernetes' own admission denials are (``kubectl migrate`` exits 1, as for a migration that failed).
+pod that is not Running yet, a node that is not Ready, and the placement rules that depend on other pods (inter-pod
+affinity, topology spread, room on the target: those pods come and go) are left to Preparing, which refuses them
+with the same reason if they last. The webhook fails open (chart: <release>-preflight, failurePolicy Ignore): while
+the operator is down, a PodMigration is admitted and Preparing judges it. The requester's own rights are judged
+first, by the policy <release>-migration-guard, so this tells nothing about a pod the requester may not delete. The
+denial is a 403, as Kubernetes' own admission denials are (``kubectl migrate`` exits 1, as for a migration that
+failed).
 """
 
 from __future__ import annotations
