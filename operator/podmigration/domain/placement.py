@@ -26,7 +26,8 @@ FINISHED = ("Succeeded", "Failed")
 @dataclass(frozen=True)
 class Cluster:
     """The cluster as the scheduler would see it for the pod's replacement: every node by name, and the pods bound to
-    them but the pod itself (it leaves when its replacement runs) and finished ones."""
+    them but finished ones and the pod itself, which leaves when its replacement runs (unless ``keep_source``: the
+    replacement is then a copy beside it)."""
 
     nodes: Mapping[str, Obj]
     pods: list[Obj]
@@ -39,9 +40,10 @@ class Cluster:
         nodes: Iterable[Obj],
         pods: Iterable[Obj],
         namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+        keep_source: bool = False,
     ) -> Cluster:
         by_name = {n["metadata"]["name"]: n for n in nodes}
-        uid = pod["metadata"].get("uid")
+        uid = None if keep_source else pod["metadata"].get("uid")
         others = [
             p
             for p in pods

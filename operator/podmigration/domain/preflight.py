@@ -112,7 +112,7 @@ def preflight(
         )
     if source and not helpers.get(source):
         refusals.append(Refusal("SourceNoHelper", f"source node {source} has no ready podmigration node-helper"))
-    cluster = Cluster.around(pod, nodes, pods, namespace_labels)
+    cluster = Cluster.around(pod, nodes, pods, namespace_labels, keep_source=bool(spec.get("keepSource")))
     wanted = spec.get("targetNode")
     if wanted:
         node = cluster.nodes.get(wanted)

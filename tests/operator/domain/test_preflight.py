@@ -8,10 +8,11 @@ NODES = [make_node("worker-1"), make_node("worker-2"), make_node("worker-3", uns
 HELPERS = {"worker-1": True, "worker-2": True, "worker-3": True}
 
 
-def check(pod, target="worker-2", nodes=NODES, helpers=HELPERS, name=None, others=()):
+def check(pod, target="worker-2", nodes=NODES, helpers=HELPERS, name=None, others=(), **spec):
     """The preflight of moving ``pod`` among ``others`` (the source itself is in the cluster's pod list too)."""
     pods = [pod, *others] if pod else list(others)
-    return preflight({"podName": "counter", "targetNode": target}, "default", pod, nodes, helpers, name, pods=pods)
+    spec = {"podName": "counter", "targetNode": target, **spec}
+    return preflight(spec, "default", pod, nodes, helpers, name, pods=pods)
 
 
 def messages(plan):
@@ -163,6 +164,8 @@ def test_the_source_itself_is_not_in_the_way():
     nodes = [make_node("worker-1", labels={"zone": "a"}), make_node("worker-2", labels={"zone": "a"})]
     assert check(pod, nodes=nodes).ok
     assert not check(pod, nodes=nodes, others=[make_pod("web-2", "worker-2", labels={"app": "web"})]).ok
+    # With keepSource the source stays: the copy would be a second one in the zone.
+    assert reasons(check(pod, nodes=nodes, keepSource=True)) == ["AffinityNotSatisfied", "AffinityNotSatisfied"]
 
 
 def test_the_operator_picks_the_least_loaded_node_that_fits():
