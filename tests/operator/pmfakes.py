@@ -146,7 +146,8 @@ class FakeKube:
         self.eviction_graces: dict[str, int | None] = {}  # pod -> the grace period its eviction asked for
         self.node_facts: dict[str, Obj | Exception] = {}  # helper pod -> its GET /v1/node answer (default: all good)
         self.namespace_labels: dict[str, dict[str, str]] = {}  # namespace -> its labels (list_namespaces)
-        self.lists: list[str] = []  # the cluster-wide lists read (list_active_pods, list_namespaces), in order
+        self.lists: list[str] = []  # the lists read for placement (list_active_pods, list_namespaces), in order
+        self.forbidden: set[str] = set()  # cluster-wide lists the user may not read (403): "pods", "namespaces"
 
     def get_pod(self, namespace: str, name: str) -> Obj | None:
         pod = self.pods.get((namespace, name))
@@ -224,13 +225,25 @@ class FakeKube:
     def get_namespace(self, name):
         return {"metadata": {"name": name}}
 
+    def _listed(self, what: str) -> None:
+        if what in self.forbidden:
+            raise FakeApiError(403, f'{what} is forbidden: cannot list resource "{what}" at the cluster scope')
+        self.lists.append(what)
+
     def list_namespaces(self) -> list[Obj]:
-        self.lists.append("namespaces")
+        self._listed("namespaces")
         return [{"metadata": {"name": n, "labels": dict(labels)}} for n, labels in self.namespace_labels.items()]
 
-    def list_active_pods(self) -> list[Obj]:
-        self.lists.append("pods")
-        return [copy.deepcopy(p) for p in self.pods.values() if p["status"].get("phase") not in ("Succeeded", "Failed")]
+    def list_active_pods(self, namespace: str | None = None) -> list[Obj]:
+        if namespace is None:
+            self._listed("pods")
+        else:
+            self.lists.append(f"pods in {namespace}")
+        return [
+            copy.deepcopy(p)
+            for (ns, _), p in self.pods.items()
+            if namespace in (None, ns) and p["status"].get("phase") not in ("Succeeded", "Failed")
+        ]
 
     def helper_node_facts(self, namespace: str, pod: str, port: int) -> Obj:
         answer = self.node_facts.get(pod, GOOD_NODE_FACTS)

@@ -9,52 +9,63 @@ topologyspread.py) and the room left on it (resources.py), all as if the source 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from ..api.types import Obj
-from .podaffinity import affinity_refusals
+from . import podaffinity, resources, topologyspread
 from .refusals import Refusal
-from .resources import fit_refusals, load
 from .scheduling import node_ready, placement_refusals
-from .topologyspread import spread_refusals
 
 #: Pods that hold nothing on a node any more (the scheduler does not see them either).
 FINISHED = ("Succeeded", "Failed")
+
+#: The refusals that depend on the pods around the target, which come and go: found only where those pods are read
+#: (Preparing, the CLI), never at admission.
+AROUND_REASONS = frozenset({podaffinity.REASON, topologyspread.REASON, resources.REASON})
+
+
+@dataclass(frozen=True)
+class Around:
+    """The pods the rules about other pods look at, as the caller could read them, and the namespaces' labels
+    (needed only when a required inter-pod term selects namespaces by label).
+
+    ``only_namespace``: only that namespace's pods could be read (a user without ``list`` on pods in all
+    namespaces); a rule that reaches pods elsewhere is then left unchecked rather than guessed at, and the operator
+    checks it in Preparing."""
+
+    pods: Sequence[Obj]
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    only_namespace: str | None = None
 
 
 @dataclass(frozen=True)
 class Cluster:
     """The cluster as the scheduler would see it for the pod's replacement: every node by name, and the pods bound to
     them but finished ones and the pod itself, which leaves when its replacement runs (unless ``keep_source``: the
-    replacement is then a copy beside it)."""
+    replacement is then a copy beside it). ``around`` is None when the pods were not read (the admission webhooks,
+    which must answer fast): the rules about other pods are then not checked."""
 
     nodes: Mapping[str, Obj]
-    pods: list[Obj]
-    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    around: Around | None
 
     @classmethod
-    def around(
-        cls,
-        pod: Obj,
-        nodes: Iterable[Obj],
-        pods: Iterable[Obj],
-        namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
-        keep_source: bool = False,
-    ) -> Cluster:
+    def of(cls, pod: Obj, nodes: Iterable[Obj], around: Around | None, keep_source: bool = False) -> Cluster:
         by_name = {n["metadata"]["name"]: n for n in nodes}
+        if around is None:
+            return cls(by_name, None)
         uid = None if keep_source else pod["metadata"].get("uid")
         others = [
             p
-            for p in pods
+            for p in around.pods
             if (p.get("spec") or {}).get("nodeName") in by_name
             and p["metadata"].get("uid") != uid
             and (p.get("status") or {}).get("phase") not in FINISHED
         ]
-        return cls(by_name, others, namespace_labels or {})
+        return cls(by_name, replace(around, pods=others))
 
     def on(self, node: str) -> list[Obj]:
-        return [p for p in self.pods if p["spec"]["nodeName"] == node]
+        return [p for p in self.around.pods if p["spec"]["nodeName"] == node] if self.around else []
 
 
 def target_refusals(
@@ -76,11 +87,17 @@ def target_refusals(
         refusals.append(Refusal("TargetNoHelper", f"target node {name} has no podmigration node-helper"))
     elif not helpers[name]:
         refusals.append(Refusal("TargetNoHelper", f"the podmigration node-helper on target node {name} is not ready"))
-    node_labels = {n: v["metadata"].get("labels") or {} for n, v in cluster.nodes.items()}
     refusals.extend(placement_refusals(pod, node))
-    refusals.extend(affinity_refusals(pod, node, cluster.pods, node_labels, cluster.namespace_labels))
-    refusals.extend(spread_refusals(pod, node, cluster.pods, cluster.nodes))
-    refusals.extend(fit_refusals(pod, node, cluster.on(name)))
+    around = cluster.around
+    if around is not None:
+        node_labels = {n: v["metadata"].get("labels") or {} for n, v in cluster.nodes.items()}
+        refusals.extend(
+            podaffinity.affinity_refusals(
+                pod, node, around.pods, node_labels, around.namespace_labels, around.only_namespace
+            )
+        )
+        refusals.extend(topologyspread.spread_refusals(pod, node, around.pods, cluster.nodes))
+        refusals.extend(resources.fit_refusals(pod, node, cluster.on(name)))
     return refusals
 
 
@@ -99,5 +116,5 @@ def choose_target(
         if refusals:
             rejected[name] = refusals
         else:
-            fitting.append((load(pod, node, cluster.on(name)), name))
+            fitting.append((resources.load(pod, node, cluster.on(name)), name))
     return (min(fitting)[1] if fitting else None), rejected

@@ -7,6 +7,11 @@ namespaceSelector matches, or in its pod's own namespace when it gives neither; 
 nodes have the same value of the term's topologyKey. matchLabelKeys and mismatchLabelKeys are not read: the API
 server merges them into labelSelector when it creates the pod (Kubernetes 1.31 and later), which is what the
 scheduler evaluates too. Preferred terms are preferences and are not checked.
+
+With the pods of one namespace only (a user who may not list the others), what those pods cannot decide is not
+checked: a term that selects namespaces by label (their labels are unknown), and the pod's own podAffinity unless one
+of its terms keeps to that namespace (a pod counts only when every term selects it, so then all that count are known).
+A conflict found among the pods read is real, so anti-affinity is still checked against them.
 """
 
 from __future__ import annotations
@@ -69,8 +74,10 @@ class _Placement:
         others: Iterable[Obj],
         node_labels: Mapping[str, Mapping[str, str]],
         namespace_labels: Mapping[str, Mapping[str, str]],
+        only_namespace: str | None,
     ) -> None:
         self.pod, self.name, self.namespace_labels = pod, node["metadata"]["name"], namespace_labels
+        self.only_namespace = only_namespace
         self.here: Mapping[str, str] = node["metadata"].get("labels") or {}
         self.placed = [(other, node_labels.get(other["spec"]["nodeName"]) or {}) for other in others]
 
@@ -81,6 +88,19 @@ class _Placement:
 
     def domain(self, term: Obj) -> str:
         return f"{_topology(term)}={self.here[_topology(term)]}"
+
+    def readable(self, term: Obj) -> bool:
+        """Whether the pods read decide which of them ``term`` selects (see the module's docstring)."""
+        return self.only_namespace is None or term.get("namespaceSelector") is None
+
+    def all_known(self, terms: list[Obj]) -> bool:
+        """Whether every pod that matches all of the pod's own ``terms`` is among the pods read."""
+        if self.only_namespace is None:
+            return True
+        own = [self.pod["metadata"].get("namespace")]
+        return all(self.readable(t) for t in terms) and any(
+            set(t.get("namespaces") or own) == {self.only_namespace} for t in terms
+        )
 
     def own_affinity(self) -> list[Refusal]:
         terms = required_terms(self.pod, "podAffinity")
@@ -94,6 +114,8 @@ class _Placement:
                 )
                 for t in missing
             ]
+        if not self.all_known(terms):
+            return []
         # As the scheduler: a pod counts when it matches every term and its node has a term's topologyKey. When
         # none does, the first pod of a group that is affine to itself may go wherever its topology keys exist.
         matching = [
@@ -116,7 +138,7 @@ class _Placement:
 
     def own_anti_affinity(self) -> list[Refusal]:
         refusals = []
-        for term in required_terms(self.pod, "podAntiAffinity"):
+        for term in filter(self.readable, required_terms(self.pod, "podAntiAffinity")):
             conflict = next(
                 (
                     other
@@ -143,7 +165,7 @@ class _Placement:
                 f"node {other['spec']['nodeName']}: it selects this pod, and both would have {self.domain(term)}",
             )
             for other, labels in self.placed
-            for term in required_terms(other, "podAntiAffinity")
+            for term in filter(self.readable, required_terms(other, "podAntiAffinity"))
             if self.together(term, labels) and term_selects(term, other, self.pod, self.namespace_labels)
         ]
 
@@ -154,11 +176,13 @@ def affinity_refusals(
     others: Iterable[Obj],
     node_labels: Mapping[str, Mapping[str, str]],
     namespace_labels: Mapping[str, Mapping[str, str]],
+    only_namespace: str | None = None,
 ) -> list[Refusal]:
     """The required inter-pod rules that putting ``pod`` on ``node`` breaks: its own podAffinity and
     podAntiAffinity, and the podAntiAffinity of the pods already placed.
 
     ``others`` are the pods bound to nodes (not the pod itself), ``node_labels`` every node's labels by name,
-    ``namespace_labels`` each namespace's labels (needed only for namespaceSelector terms)."""
-    placement = _Placement(pod, node, others, node_labels, namespace_labels)
+    ``namespace_labels`` each namespace's labels (needed only for namespaceSelector terms); ``only_namespace``:
+    ``others`` are the pods of that namespace only."""
+    placement = _Placement(pod, node, others, node_labels, namespace_labels, only_namespace)
     return placement.own_affinity() + placement.own_anti_affinity() + placement.their_anti_affinity()

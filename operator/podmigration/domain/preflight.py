@@ -6,7 +6,7 @@ same words.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,7 @@ from .. import api
 from ..api.types import Obj
 from .helpers import helpers_from_pods
 from .owners import read_owner, strategy_for
-from .placement import Cluster, choose_target, target_refusals
+from .placement import Around, Cluster, choose_target, target_refusals
 from .podaffinity import uses_namespace_selector
 from .refusals import Refusal
 from .volumes import read_claims, volume_refusals
@@ -84,8 +84,7 @@ def preflight(
     claims: Mapping[str, tuple[Obj | None, Obj | None]] | None = None,
     owner: Obj | None = None,
     *,
-    pods: Sequence[Obj],
-    namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+    around: Around | None,
 ) -> Plan:
     """Validate a PodMigration spec against the cluster as read by the caller.
 
@@ -93,8 +92,8 @@ def preflight(
     PodMigration doing the checking, so its own fence on the pod does not count as another's.
     ``claims`` maps each of the pod's PersistentVolumeClaims to (claim, bound volume) (volumes.read_claims);
     ``owner`` is the pod's controller object as read from the cluster (owners.read_owner).
-    ``pods`` are the cluster's pods and ``namespace_labels`` its namespaces' labels (read_pods), for the rules
-    that depend on the pods around the target: inter-pod affinity, topology spread, resources.
+    ``around`` holds the pods the rules about other pods look at (read_around): inter-pod affinity, topology
+    spread, room on the target; None leaves those rules unchecked, for a caller that must not read every pod.
     """
     pod_name = spec["podName"]
     if pod is None:
@@ -112,7 +111,7 @@ def preflight(
         )
     if source and not helpers.get(source):
         refusals.append(Refusal("SourceNoHelper", f"source node {source} has no ready podmigration node-helper"))
-    cluster = Cluster.around(pod, nodes, pods, namespace_labels, keep_source=bool(spec.get("keepSource")))
+    cluster = Cluster.of(pod, nodes, around, keep_source=bool(spec.get("keepSource")))
     wanted = spec.get("targetNode")
     if wanted:
         node = cluster.nodes.get(wanted)
@@ -135,23 +134,30 @@ def preflight(
     return Plan(source, chosen, refusals)
 
 
-def read_pods(kube: Any) -> tuple[list[Obj], dict[str, Mapping[str, str]]]:
+def read_around(kube: Any, namespace: str | None = None) -> Around:
     """The unfinished pods of the whole cluster, in one list call, and the namespaces' labels, read (a second call)
-    only when a required inter-pod term selects namespaces by label."""
+    only when a required inter-pod term selects namespaces by label; with ``namespace``, that namespace's pods only,
+    for a reader who may not list the others (cli/around.py), and no namespace labels."""
+    if namespace is not None:
+        return Around(kube.list_active_pods(namespace), only_namespace=namespace)
     pods: list[Obj] = kube.list_active_pods()
     if not uses_namespace_selector(pods):
-        return pods, {}
-    return pods, {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in kube.list_namespaces()}
+        return Around(pods)
+    return Around(pods, {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in kube.list_namespaces()})
 
 
-def check_in_cluster(kube: Any, spec: Obj, namespace: str, helper_namespace: str) -> tuple[Obj | None, Plan]:
-    """Read what preflight needs (pod, nodes, pods, helpers, claims, owner) through ``kube`` and check ``spec``;
-    for callers outside a migration (``kubectl migrate --dry-run``, the eviction webhook). Returns (pod, plan)."""
+def check_in_cluster(
+    kube: Any, spec: Obj, namespace: str, helper_namespace: str, *, around: Callable[[str], Around] | None
+) -> tuple[Obj | None, Plan]:
+    """Read what preflight needs (pod, nodes, helpers, claims, owner) through ``kube`` and check ``spec``;
+    for callers outside a migration (``kubectl migrate --dry-run``, the drain's plan, the admission webhooks).
+    ``around`` reads the pods around the targets for the pod's namespace, called only when the pod exists; None
+    for the admission webhooks, which must answer fast and leave the rules about other pods to Preparing.
+    Returns (pod, plan)."""
     pod = kube.get_pod(namespace, spec["podName"])
     helpers = helpers_from_pods(kube.list_pods(helper_namespace, api.HELPER_LABEL_SELECTOR), 0)
     claims = read_claims(pod, lambda name: kube.get_claim(namespace, name), kube.get_volume) if pod else {}
     owner = read_owner(pod, kube.get_owner) if pod else None
-    pods, namespace_labels = read_pods(kube) if pod else ([], {})
     plan = preflight(
         spec,
         namespace,
@@ -160,7 +166,6 @@ def check_in_cluster(kube: Any, spec: Obj, namespace: str, helper_namespace: str
         {n: h.ready for n, h in helpers.items()},
         claims=claims,
         owner=owner,
-        pods=pods,
-        namespace_labels=namespace_labels,
+        around=around(namespace) if pod and around else None,
     )
     return pod, plan

@@ -28,6 +28,8 @@ _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
 #: DefaultMemoryRequest), so that pods without requests still spread.
 NONZERO_DEFAULTS = {"cpu": Decimal("0.1"), "memory": Decimal(200 * 1024 * 1024)}
 
+REASON = "InsufficientResources"
+
 #: The resources of a node's load, each weighed alike (the scheduler's LeastAllocated default).
 LOAD_RESOURCES = ("cpu", "memory")
 
@@ -109,7 +111,7 @@ def fit_refusals(pod: Obj, node: Obj, pods_on_node: Iterable[Obj]) -> list[Refus
         if taken + amount > have:
             refusals.append(
                 Refusal(
-                    "InsufficientResources",
+                    REASON,
                     f"node {name} has not enough {resource} left for the pod: it requests {_shown(resource, amount)}, "
                     f"{_shown(resource, max(have - taken, Decimal(0)))} of {_shown(resource, have)} allocatable "
                     "is free",

@@ -49,7 +49,7 @@ def check(pod, owner=None, **spec):
         NODES,
         HELPERS,
         owner=owner,
-        pods=[pod],
+        around=None,
     )
     return [(r.reason, r.message) for r in plan.refusals]
 

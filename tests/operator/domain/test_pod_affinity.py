@@ -19,8 +19,8 @@ def with_affinity(pod, kind, *terms):
     return pod
 
 
-def refusals(pod, target, others, namespace_labels=None):
-    return affinity_refusals(pod, NODES[target], others, LABELS, namespace_labels or {})
+def refusals(pod, target, others, namespace_labels=None, only_namespace=None):
+    return affinity_refusals(pod, NODES[target], others, LABELS, namespace_labels or {}, only_namespace)
 
 
 def test_own_anti_affinity_keeps_the_pod_off_a_node_with_a_selected_pod():
@@ -108,3 +108,29 @@ def test_preferred_terms_are_not_checked():
         }
     }
     assert refusals(pod, "worker-2", [make_pod("db", "worker-2")]) == []
+
+
+def test_with_one_namespace_read_only_what_its_pods_decide_is_checked():
+    """A user who may list the pods of its own namespace only (the CLI's fallback): a conflict with one of them is
+    real; a term that may reach pods elsewhere (by namespaceSelector, whose labels are unknown, or the pod's own
+    affinity to pods it may not see) is not guessed at."""
+    db = make_pod("db", "worker-2")
+    pod = with_affinity(make_pod("web"), "podAntiAffinity", term(app="db"))
+    assert refusals(pod, "worker-2", [db], only_namespace="default")
+    anywhere = {**term(app="db"), "namespaceSelector": {"matchExpressions": [{"key": "t", "operator": "DoesNotExist"}]}}
+    pod = with_affinity(make_pod("web"), "podAntiAffinity", anywhere)
+    assert refusals(pod, "worker-2", [db])  # the namespace has no label t
+    assert refusals(pod, "worker-2", [db], only_namespace="default") == []
+    loner = with_affinity(make_pod("loner", "worker-2"), "podAntiAffinity", anywhere)
+    assert refusals(make_pod("db"), "worker-2", [loner], only_namespace="default") == []
+
+    elsewhere = with_affinity(make_pod("web"), "podAffinity", {**term(app="cache"), "namespaces": ["cache"]})
+    assert refusals(elsewhere, "worker-1", [db])
+    assert refusals(elsewhere, "worker-1", [db], only_namespace="default") == []
+    # A term that keeps to the namespace read: every pod that counts (it matches all terms) is among those read.
+    mixed = with_affinity(
+        make_pod("web"), "podAffinity", term("zone", app="cache"), {**term("zone"), "namespaces": ["default", "cache"]}
+    )
+    cache = make_pod("cache", "worker-2")
+    assert refusals(mixed, "worker-3", [cache], only_namespace="default") == []
+    assert refusals(mixed, "worker-1", [cache], only_namespace="default")

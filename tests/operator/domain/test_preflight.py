@@ -2,7 +2,8 @@ import pytest
 from pmfakes import FakeKube, make_helper_pod, make_node, make_pod
 
 from podmigration import api
-from podmigration.domain.preflight import check_in_cluster, preflight
+from podmigration.domain.placement import Around
+from podmigration.domain.preflight import check_in_cluster, preflight, read_around
 
 NODES = [make_node("worker-1"), make_node("worker-2"), make_node("worker-3", unschedulable=True)]
 HELPERS = {"worker-1": True, "worker-2": True, "worker-3": True}
@@ -12,7 +13,7 @@ def check(pod, target="worker-2", nodes=NODES, helpers=HELPERS, name=None, other
     """The preflight of moving ``pod`` among ``others`` (the source itself is in the cluster's pod list too)."""
     pods = [pod, *others] if pod else list(others)
     spec = {"podName": "counter", "targetNode": target, **spec}
-    return preflight(spec, "default", pod, nodes, helpers, name, pods=pods)
+    return preflight(spec, "default", pod, nodes, helpers, name, around=Around(pods))
 
 
 def messages(plan):
@@ -174,16 +175,36 @@ def test_the_operator_picks_the_least_loaded_node_that_fits():
     assert check(make_pod(), target=None, nodes=nodes, others=others).target_node == "worker-3"
 
 
-def test_check_in_cluster_reads_the_pods_in_one_list_and_namespaces_only_when_a_term_needs_them():
-    helper_pods = [make_helper_pod("worker-1", "10.0.0.1"), make_helper_pod("worker-2", "10.0.0.2")]
+HELPER_PODS = [make_helper_pod("worker-1", "10.0.0.1"), make_helper_pod("worker-2", "10.0.0.2")]
+
+
+def in_cluster(kube, around):
+    return check_in_cluster(
+        kube, {"podName": "counter", "targetNode": "worker-2"}, "default", "podmigration", around=around
+    )[1]
+
+
+def test_the_pods_are_read_in_one_list_and_namespaces_only_when_a_term_needs_them():
     pod = anti_affinity(make_pod(), app="anchor")
-    kube = FakeKube(pods=[pod, make_pod("anchor", "worker-2")], nodes=NODES[:2], helper_pods=helper_pods)
-    _, plan = check_in_cluster(kube, {"podName": "counter", "targetNode": "worker-2"}, "default", "podmigration")
-    assert reasons(plan) == ["AffinityNotSatisfied"] and kube.lists == ["pods"]
+    kube = FakeKube(pods=[pod, make_pod("anchor", "worker-2")], nodes=NODES[:2], helper_pods=HELPER_PODS)
+    assert reasons(in_cluster(kube, lambda _: read_around(kube))) == ["AffinityNotSatisfied"]
+    assert kube.lists == ["pods"]
 
     term = pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
     term["namespaceSelector"] = {"matchLabels": {"team": "x"}}
-    kube = FakeKube(pods=[pod, make_pod("anchor", "worker-2", namespace="x")], nodes=NODES[:2], helper_pods=helper_pods)
+    kube = FakeKube(pods=[pod, make_pod("anchor", "worker-2", namespace="x")], nodes=NODES[:2], helper_pods=HELPER_PODS)
     kube.namespace_labels = {"default": {}, "x": {"team": "x"}}
-    _, plan = check_in_cluster(kube, {"podName": "counter", "targetNode": "worker-2"}, "default", "podmigration")
-    assert reasons(plan) == ["AffinityNotSatisfied"] and kube.lists == ["pods", "namespaces"]
+    assert reasons(in_cluster(kube, lambda _: read_around(kube))) == ["AffinityNotSatisfied"]
+    assert kube.lists == ["pods", "namespaces"]
+
+
+def test_without_a_reader_no_pod_is_listed_and_the_rules_about_them_are_not_checked():
+    """The admission webhooks' way (around=None): they must answer fast, and Preparing checks these rules."""
+    pod = anti_affinity(make_pod(), app="anchor")
+    kube = FakeKube(pods=[pod, make_pod("anchor", "worker-2")], nodes=NODES[:2], helper_pods=HELPER_PODS)
+    assert in_cluster(kube, None).ok and kube.lists == []
+
+
+def test_the_reader_is_not_called_for_a_pod_that_does_not_exist():
+    kube = FakeKube(nodes=NODES[:2], helper_pods=HELPER_PODS)
+    assert reasons(in_cluster(kube, lambda _: pytest.fail("pods read"))) == ["PodNotFound"]

@@ -1,6 +1,6 @@
 from pmfakes import make_node, make_pod
 
-from podmigration.domain.placement import Cluster, choose_target, target_refusals
+from podmigration.domain.placement import Around, Cluster, choose_target, target_refusals
 from podmigration.domain.scheduling import placement_refusals
 
 HELPERS = {"worker-0": True, "worker-1": True, "worker-2": True, "worker-3": True, "worker-4": True}
@@ -11,7 +11,7 @@ def reasons(refusals):
 
 
 def choose(pod, nodes, helpers=HELPERS, others=()):
-    return choose_target(pod, Cluster.around(pod, nodes, [pod, *others]), pod["spec"]["nodeName"], helpers)
+    return choose_target(pod, Cluster.of(pod, nodes, Around([pod, *others])), pod["spec"]["nodeName"], helpers)
 
 
 def test_ties_go_to_the_first_node_by_name_and_never_the_source():
@@ -136,7 +136,7 @@ def test_no_execute_counts_and_prefer_no_schedule_does_not():
 
 def test_explicit_target_gets_every_reason_at_once():
     node = make_node("worker-1", ready=False, unschedulable=True)
-    cluster = Cluster.around(make_pod(), [node], [])
+    cluster = Cluster.of(make_pod(), [node], Around([]))
     assert reasons(target_refusals(make_pod(), node, "worker-1", {}, cluster)) == [
         "SameNode",
         "TargetNotReady",

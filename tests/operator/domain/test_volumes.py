@@ -38,7 +38,7 @@ def pod_with_claim(name="data"):
 
 def refusals(pod, claims, target="worker-2"):
     plan = preflight(
-        {"podName": "counter", "targetNode": target}, "default", pod, NODES, HELPERS, claims=claims, pods=[pod]
+        {"podName": "counter", "targetNode": target}, "default", pod, NODES, HELPERS, claims=claims, around=None
     )
     return [r.message for r in plan.refusals]
 

@@ -6,7 +6,7 @@ from ...api import phases
 from ...api.types import Obj, status_of
 from ...domain import helperoutage, limits, owners, podspec, sourcehealth, volumes
 from ...domain import status as st
-from ...domain.preflight import preflight, read_pods
+from ...domain.preflight import preflight, read_around
 from ...domain.refusals import Refusal
 from ..context import Run, generation
 from ..runtime import Interrupt
@@ -71,7 +71,6 @@ def prepare(run: Run, migration: Obj) -> Obj:
         else {}
     )
     owner = owners.read_owner(pod, run.deps.kube.get_owner) if pod else None
-    pods, namespace_labels = read_pods(run.deps.kube) if pod else ([], {})
     plan = preflight(
         spec,
         run.namespace,
@@ -81,8 +80,7 @@ def prepare(run: Run, migration: Obj) -> Obj:
         run.name,
         claims,
         owner,
-        pods=pods,
-        namespace_labels=namespace_labels,
+        around=read_around(run.deps.kube) if pod else None,
     )
     if not plan.ok:
         if helperoutage.preparing_wait(
