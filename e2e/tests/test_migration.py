@@ -123,6 +123,21 @@ def test_target_is_picked_when_not_given(core, custom, pods, unique):
     assert (status["phase"], status["targetNode"]) == ("Succeeded", TARGET_NODE), status
 
 
+def test_a_pod_kept_apart_from_its_own_kind_still_moves(core, custom, pods, unique):
+    """Required anti-affinity against its own label over kubernetes.io/os (one such pod per OS: every node is in the
+    same domain): the pod that moves is not counted as in the way of its replacement, and the automatic target is
+    the other worker."""
+    source = f"mig-single-{unique}"
+    spec = counter_pod(source, SOURCE_NODE)
+    term = {"labelSelector": {"matchLabels": {"app": source}}, "topologyKey": "kubernetes.io/os"}
+    spec["spec"]["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    core.create_namespaced_pod(NAMESPACE, spec)
+    pods.append(source)
+    running_pod(core, source)
+    status = finished_migration(custom, start_migration(custom, source))["status"]
+    assert (status["phase"], status["targetNode"]) == ("Succeeded", TARGET_NODE), status
+
+
 def test_timeout_after_checkpoint_rolls_back_and_the_source_keeps_running(api, core, custom, pods, unique):
     source = f"mig-slow-{unique}"
     pods.append(source)

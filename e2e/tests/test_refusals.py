@@ -26,6 +26,7 @@ from e2elib import (
 )
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from test_cli import kubectl_migrate
 
 
 def snapshot(core: client.CoreV1Api) -> dict[str, Any]:
@@ -190,3 +191,48 @@ def test_read_write_once_pod_claim(core, custom, pods, unique, claim):
     name = f"rwop-{unique}"
     pod_with_volume(core, pods, name, {"persistentVolumeClaim": {"claimName": claim("ReadWriteOncePod")}})
     assert_refused_at_admission(core, custom, name, TARGET_NODE, "UnsupportedVolume", "ReadWriteOncePod")
+
+
+def kept_apart_from(app: str, topology_key: str = "kubernetes.io/hostname") -> dict[str, Any]:
+    """A pod's affinity: never in the same domain of `topology_key` as a pod labelled app=`app`."""
+    term = {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": topology_key}
+    return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+
+
+def test_anti_affinity_against_a_pod_on_the_only_other_worker(core, custom, pods, unique):
+    """The replacement is bound with nodeName, past the scheduler: Preparing refuses a move next to a pod the pod
+    must not share a node with, naming the rule and that pod; so does an automatic target (the control plane is
+    tainted, the other worker is the only candidate), and `kubectl migrate --dry-run`."""
+    anchor, name = f"anchor-{unique}", f"apart-{unique}"
+    core.create_namespaced_pod(NAMESPACE, counter_pod(anchor, TARGET_NODE))
+    pods.append(anchor)
+    spec = counter_pod(name, SOURCE_NODE)
+    spec["spec"]["affinity"] = kept_apart_from(anchor)
+    core.create_namespaced_pod(NAMESPACE, spec)
+    pods.append(name)
+    running_pod(core, anchor)
+    running_pod(core, name)
+    rule = (
+        f"breaks the pod's required podAntiAffinity (topologyKey kubernetes.io/hostname, labelSelector app={anchor}): "
+        f"pod {NAMESPACE}/{anchor} on node {TARGET_NODE}"
+    )
+    assert_refused(core, custom, name, TARGET_NODE, "AffinityNotSatisfied", rule)
+    assert_refused(core, custom, name, None, "NoTargetAvailable", rule)
+    dry_run = kubectl_migrate(name, "--to", TARGET_NODE, "--dry-run")
+    assert dry_run.returncode == 1, dry_run.stdout + dry_run.stderr
+    assert f"AffinityNotSatisfied: node {TARGET_NODE} {rule}" in dry_run.stdout, dry_run.stdout
+
+
+def test_anti_affinity_of_the_pod_already_on_the_target(core, custom, pods, unique):
+    """The rule holds both ways: the pod on the target keeps the moving pod off its node."""
+    loner, name = f"loner-{unique}", f"near-{unique}"
+    spec = counter_pod(loner, TARGET_NODE)
+    spec["spec"]["affinity"] = kept_apart_from(name)
+    core.create_namespaced_pod(NAMESPACE, spec)
+    pods.append(loner)
+    core.create_namespaced_pod(NAMESPACE, counter_pod(name, SOURCE_NODE))
+    pods.append(name)
+    running_pod(core, loner)
+    running_pod(core, name)
+    rule = f"of pod {NAMESPACE}/{loner} on node {TARGET_NODE}: it selects this pod"
+    assert_refused(core, custom, name, TARGET_NODE, "AffinityNotSatisfied", rule)

@@ -62,11 +62,16 @@ def make_node(
     unschedulable: bool = False,
     labels: dict[str, str] | None = None,
     taints: list[Obj] | None = None,
+    allocatable: dict[str, str] | None = None,
 ) -> Obj:
+    """A node as its kubelet reports it; ``allocatable`` defaults to 4 CPUs, 8 GiB and 110 pods."""
     return {
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
         "spec": {"unschedulable": unschedulable, "taints": taints or []},
-        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "allocatable": allocatable or {"cpu": "4", "memory": "8Gi", "pods": "110"},
+        },
     }
 
 
@@ -142,6 +147,9 @@ class FakeKube:
         self.evicted: list[str] = []  # pods evicted (through the Eviction API), in order
         self.eviction_graces: dict[str, int | None] = {}  # pod -> the grace period its eviction asked for
         self.node_facts: dict[str, Obj | Exception] = {}  # helper pod -> its GET /v1/node answer (default: all good)
+        self.namespace_labels: dict[str, dict[str, str]] = {}  # namespace -> its labels (list_namespaces)
+        self.lists: list[str] = []  # the lists read for placement (list_active_pods, list_namespaces), in order
+        self.forbidden: set[str] = set()  # cluster-wide lists the user may not read (403): "pods", "namespaces"
 
     def get_pod(self, namespace: str, name: str) -> Obj | None:
         pod = self.pods.get((namespace, name))
@@ -218,6 +226,26 @@ class FakeKube:
 
     def get_namespace(self, name):
         return {"metadata": {"name": name}}
+
+    def _listed(self, what: str) -> None:
+        if what in self.forbidden:
+            raise FakeApiError(403, f'{what} is forbidden: cannot list resource "{what}" at the cluster scope')
+        self.lists.append(what)
+
+    def list_namespaces(self) -> list[Obj]:
+        self._listed("namespaces")
+        return [{"metadata": {"name": n, "labels": dict(labels)}} for n, labels in self.namespace_labels.items()]
+
+    def list_active_pods(self, namespace: str | None = None) -> list[Obj]:
+        if namespace is None:
+            self._listed("pods")
+        else:
+            self.lists.append(f"pods in {namespace}")
+        return [
+            copy.deepcopy(p)
+            for (ns, _), p in self.pods.items()
+            if namespace in (None, ns) and p["status"].get("phase") not in ("Succeeded", "Failed")
+        ]
 
     def helper_node_facts(self, namespace: str, pod: str, port: int) -> Obj:
         answer = self.node_facts.get(pod, GOOD_NODE_FACTS)

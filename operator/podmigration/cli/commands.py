@@ -11,6 +11,7 @@ from ..api import phases
 from ..api.types import Obj, phase_of, status_of
 from ..clients.kube import Kube, api_message, status_code
 from ..domain.preflight import check_in_cluster
+from .around import PodsAround
 from .follow import follow
 from .output import age, emit, object_name, seconds, table, timings
 from .terminal import EXIT_FAILED, EXIT_OK, Terminal, UsageError
@@ -36,16 +37,19 @@ def do_dry_run(kube: Kube, args: argparse.Namespace, term: Terminal) -> int:
             print(f"  {refused}", file=term.out)
             return EXIT_FAILED
     spec = {"podName": args.pod, "targetNode": args.target}
-    _, plan = check_in_cluster(kube, spec, args.namespace, args.helper_namespace)
+    around = PodsAround(kube)
+    _, plan = check_in_cluster(kube, spec, args.namespace, args.helper_namespace, around=around)
     if plan.ok:
         print(
             f"pod {args.namespace}/{args.pod} can migrate from {plan.source_node} to {plan.target_node}", file=term.out
         )
-        return EXIT_OK
-    print(f"pod {args.namespace}/{args.pod} cannot migrate:", file=term.out)
-    for refusal in plan.refusals:
-        print(f"  {refusal.reason}: {refusal.message}", file=term.out)
-    return EXIT_FAILED
+    else:
+        print(f"pod {args.namespace}/{args.pod} cannot migrate:", file=term.out)
+        for refusal in plan.refusals:
+            print(f"  {refusal.reason}: {refusal.message}", file=term.out)
+    if caveat := around.caveat():
+        print(caveat, file=term.out)
+    return EXIT_OK if plan.ok else EXIT_FAILED
 
 
 def migration_body(

@@ -33,6 +33,7 @@ from ..domain.drainplan import (
     triage,
 )
 from ..domain.preflight import check_in_cluster
+from .around import PodsAround
 from .commands import migration_body
 from .output import table
 from .terminal import EXIT_FAILED, EXIT_OK, OPERATOR_GRACE_SECONDS, Terminal, UsageError
@@ -40,8 +41,9 @@ from .terminal import EXIT_FAILED, EXIT_OK, OPERATOR_GRACE_SECONDS, Terminal, Us
 POLL_SECONDS = 1.0
 
 
-def read_plan(kube: Kube, args: argparse.Namespace) -> list[Decision]:
-    """Every pod of the node and what to do with it; candidates go through the operator's own preflight."""
+def read_plan(kube: Kube, args: argparse.Namespace, term: Terminal) -> list[Decision]:
+    """Every pod of the node and what to do with it; candidates go through the operator's own preflight, all
+    against one reading of the pods around the targets (the first candidate's)."""
     names = {n["metadata"]["name"] for n in kube.list_nodes()}
     for node in (args.node, args.target):
         if node and node not in names:
@@ -49,6 +51,7 @@ def read_plan(kube: Kube, args: argparse.Namespace) -> list[Decision]:
     if args.target == args.node:
         raise UsageError(f"--to {args.target} is the node being drained")
     plan = []
+    around = PodsAround(kube)
     for pod in sorted(
         kube.list_node_pods(args.node, args.pod_selector),
         key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]),
@@ -56,11 +59,15 @@ def read_plan(kube: Kube, args: argparse.Namespace) -> list[Decision]:
         decision = triage(pod, args.operator_namespace, args.ignore_daemonsets)
         if decision is None:
             spec = {"podName": pod["metadata"]["name"], "targetNode": args.target}
-            _, checked = check_in_cluster(kube, spec, pod["metadata"]["namespace"], args.operator_namespace)
+            _, checked = check_in_cluster(
+                kube, spec, pod["metadata"]["namespace"], args.operator_namespace, around=around
+            )
             decision = decide(
                 pod, checked, evict=not args.no_evict, force=args.force, delete_emptydir_data=args.delete_emptydir_data
             )
         plan.append(decision)
+    if caveat := around.caveat():
+        print(caveat, file=term.out)
     return plan
 
 
@@ -236,7 +243,7 @@ def print_plan(kube: Kube, args: argparse.Namespace, plan: list[Decision], term:
 
 
 def drain(kube: Kube, args: argparse.Namespace, term: Terminal) -> int:
-    plan = read_plan(kube, args)
+    plan = read_plan(kube, args, term)
     if args.dry_run != "none":
         return print_plan(kube, args, plan, term)
     blocking = [d.ref for d in plan if d.action == BLOCK]

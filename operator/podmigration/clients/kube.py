@@ -145,6 +145,16 @@ class Kube:
     def get_namespace(self, name: str) -> Obj | None:
         return self._get(self._dyn.resources.get(api_version="v1", kind="Namespace"), name)
 
+    def list_namespaces(self) -> list[Obj]:
+        return _plain(self._dyn.resources.get(api_version="v1", kind="Namespace").get())["items"]
+
+    def list_active_pods(self, namespace: str | None = None) -> list[Obj]:
+        """Every pod that has not finished, as the scheduler sees them (the preflight's placement rules: the pods
+        around a target node), in all namespaces or in ``namespace`` only."""
+        return _plain(
+            self._pods.get(namespace=namespace, field_selector="status.phase!=Succeeded,status.phase!=Failed")
+        )["items"]
+
     def list_node_pods(self, node: str, label_selector: str | None = None) -> list[Obj]:
         """Every pod bound to ``node``, in all namespaces (what a drain must empty), those matching
         ``label_selector`` only if given."""

@@ -14,9 +14,7 @@ from ..api.types import Obj, status_of
 from .owners import controller_of
 from .owners.refused import MIRROR_ANNOTATION
 from .preflight import Plan
-
-# Label selectors use the node selector operators (In, NotIn, Exists, DoesNotExist) with the same meaning.
-from .scheduling import expression_matches
+from .scheduling import selects
 
 # What the plan says to do with a pod.
 MIGRATE, EVICT, SKIP, STAY, BLOCK = "migrate", "evict", "skip", "stay", "block"
@@ -113,15 +111,6 @@ def decide(pod: Obj, plan: Plan, evict: bool, force: bool = False, delete_emptyd
 def settled(decision: Decision) -> Outcome:
     """The summary row of a pod the plan neither migrates nor evicts: skipped, or left on the node (failed)."""
     return Outcome(decision.ref, SKIPPED if decision.action == SKIP else FAILED, decision.why)
-
-
-def selects(selector: Obj | None, labels: Mapping[str, str]) -> bool:
-    """A LabelSelector as policy/v1 reads it: null selects nothing, empty selects every pod of the namespace."""
-    if selector is None:
-        return False
-    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()) and all(
-        expression_matches(e, labels) for e in selector.get("matchExpressions") or []
-    )
 
 
 def _labels(pod: Obj) -> Mapping[str, str]:

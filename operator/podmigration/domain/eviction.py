@@ -5,7 +5,9 @@ An eviction (``kubectl drain``, the Eviction API) of an opted-in pod starts a Po
 the pod, the source is gone and the retried eviction finds nothing left to evict. A pod that cannot move (a
 refusal, a cancelled eviction-started migration, or MAX_ATTEMPTS of them that failed) is evicted as usual, with an
 Event saying why. A failed one is retried first, after a backoff that doubles each time, as KubeVirt retries
-evacuation migrations: meanwhile the eviction is answered 429 too.
+evacuation migrations: meanwhile the eviction is answered 429 too. The rules about other pods
+(placement.AROUND_REASONS) are not checked here, as reading every pod of the cluster would slow each eviction:
+Preparing refuses them, and the retried eviction then goes ahead at once, without a retry of the migration.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime, timedelta
 from .. import api
 from ..api import phases
 from ..api.types import Obj, annotations_of, phase_of, status_of
+from .placement import AROUND_REASONS
 from .refusals import Refusal
 from .status import parse_time, utcnow
 
@@ -29,6 +32,8 @@ REQUESTED_BY_ANNOTATION = f"{api.GROUP}/requested-by"
 MAX_ATTEMPTS = 3
 #: Seconds after the first failure before the next attempt; doubled after each further one.
 BACKOFF_SECONDS = 10.0
+#: Reasons of a migration Preparing refused for want of a node that can take the pod, retried no more.
+NO_NODE = frozenset({"NoTargetAvailable", *AROUND_REASONS})
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def _after_failures(ended: list[Obj], now: datetime, refusals: list[Refusal]) ->
         f"live migration by PodMigration {last['metadata']['name']} ended {status['phase']} "
         f"({status.get('reason')}: {status.get('message')})"
     )
-    if status["phase"] == phases.CANCELLED or len(ended) >= MAX_ATTEMPTS or refusals:
+    if status["phase"] == phases.CANCELLED or len(ended) >= MAX_ATTEMPTS or refusals or status.get("reason") in NO_NODE:
         attempts = f" after {len(ended)} attempts" if len(ended) > 1 else ""
         return Decision(allow=True, event=("EvictedNotMigrated", f"{why}{attempts}; evicted as usual"))
     retry_at = _ended_at(last) + timedelta(seconds=BACKOFF_SECONDS * 2 ** (len(ended) - 1))

@@ -63,7 +63,8 @@ def replacement_pod(pod: Obj, *, migration_name: str, migration_uid: str, target
 
     Containers keep volumes, mounts, env and ports (CRI-O refuses a restore whose bind mounts
     differ); init containers are dropped because they already ran and their effects are in the
-    checkpoint; ``nodeName`` binds the pod directly, the scheduler's checks were done in preflight.
+    checkpoint; ``nodeName`` binds the pod directly, the scheduler's checks were done in preflight
+    (placement.py says why it cannot go through the scheduler).
     """
     meta = copy.deepcopy(pod["metadata"])
     for key in _SERVER_METADATA:

@@ -6,7 +6,7 @@ same words.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +14,9 @@ from .. import api
 from ..api.types import Obj
 from .helpers import helpers_from_pods
 from .owners import read_owner, strategy_for
+from .placement import Around, Cluster, choose_target, target_refusals
+from .podaffinity import uses_namespace_selector
 from .refusals import Refusal
-from .scheduling import choose_target, target_refusals
 from .volumes import read_claims, volume_refusals
 
 
@@ -82,6 +83,8 @@ def preflight(
     migration_name: str | None = None,
     claims: Mapping[str, tuple[Obj | None, Obj | None]] | None = None,
     owner: Obj | None = None,
+    *,
+    around: Around | None,
 ) -> Plan:
     """Validate a PodMigration spec against the cluster as read by the caller.
 
@@ -89,6 +92,8 @@ def preflight(
     PodMigration doing the checking, so its own fence on the pod does not count as another's.
     ``claims`` maps each of the pod's PersistentVolumeClaims to (claim, bound volume) (volumes.read_claims);
     ``owner`` is the pod's controller object as read from the cluster (owners.read_owner).
+    ``around`` holds the pods the rules about other pods look at (read_around): inter-pod affinity, topology
+    spread, room on the target; None leaves those rules unchecked, for a caller that must not read every pod.
     """
     pod_name = spec["podName"]
     if pod is None:
@@ -106,20 +111,19 @@ def preflight(
         )
     if source and not helpers.get(source):
         refusals.append(Refusal("SourceNoHelper", f"source node {source} has no ready podmigration node-helper"))
+    cluster = Cluster.of(pod, nodes, around, keep_source=bool(spec.get("keepSource")))
     wanted = spec.get("targetNode")
     if wanted:
-        node = next((n for n in nodes if n["metadata"]["name"] == wanted), None)
+        node = cluster.nodes.get(wanted)
         if node is None:
             return Plan(source, wanted, refusals + [Refusal("TargetNotFound", f"target node {wanted} does not exist")])
         return Plan(
             source,
             wanted,
-            refusals + volume_refusals(pod, claims or {}, node) + target_refusals(pod, node, source, helpers),
+            refusals + volume_refusals(pod, claims or {}, node) + target_refusals(pod, node, source, helpers, cluster),
         )
-    chosen, rejected = choose_target(pod, nodes, source, helpers)
-    refusals.extend(
-        volume_refusals(pod, claims or {}, next((n for n in nodes if n["metadata"]["name"] == chosen), None))
-    )
+    chosen, rejected = choose_target(pod, cluster, source, helpers)
+    refusals.extend(volume_refusals(pod, claims or {}, cluster.nodes.get(chosen) if chosen else None))
     if chosen is None:
         why = "; ".join(
             r.message for node_refusals in rejected.values() for r in node_refusals if r.reason != "SameNode"
@@ -130,14 +134,38 @@ def preflight(
     return Plan(source, chosen, refusals)
 
 
-def check_in_cluster(kube: Any, spec: Obj, namespace: str, helper_namespace: str) -> tuple[Obj | None, Plan]:
+def read_around(kube: Any, namespace: str | None = None) -> Around:
+    """The unfinished pods of the whole cluster, in one list call, and the namespaces' labels, read (a second call)
+    only when a required inter-pod term selects namespaces by label; with ``namespace``, that namespace's pods only,
+    for a reader who may not list the others (cli/around.py), and no namespace labels."""
+    if namespace is not None:
+        return Around(kube.list_active_pods(namespace), only_namespace=namespace)
+    pods: list[Obj] = kube.list_active_pods()
+    if not uses_namespace_selector(pods):
+        return Around(pods)
+    return Around(pods, {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in kube.list_namespaces()})
+
+
+def check_in_cluster(
+    kube: Any, spec: Obj, namespace: str, helper_namespace: str, *, around: Callable[[str], Around] | None
+) -> tuple[Obj | None, Plan]:
     """Read what preflight needs (pod, nodes, helpers, claims, owner) through ``kube`` and check ``spec``;
-    for callers outside a migration (``kubectl migrate --dry-run``, the eviction webhook). Returns (pod, plan)."""
+    for callers outside a migration (``kubectl migrate --dry-run``, the drain's plan, the admission webhooks).
+    ``around`` reads the pods around the targets for the pod's namespace, called only when the pod exists; None
+    for the admission webhooks, which must answer fast and leave the rules about other pods to Preparing.
+    Returns (pod, plan)."""
     pod = kube.get_pod(namespace, spec["podName"])
     helpers = helpers_from_pods(kube.list_pods(helper_namespace, api.HELPER_LABEL_SELECTOR), 0)
     claims = read_claims(pod, lambda name: kube.get_claim(namespace, name), kube.get_volume) if pod else {}
     owner = read_owner(pod, kube.get_owner) if pod else None
     plan = preflight(
-        spec, namespace, pod, kube.list_nodes(), {n: h.ready for n, h in helpers.items()}, claims=claims, owner=owner
+        spec,
+        namespace,
+        pod,
+        kube.list_nodes(),
+        {n: h.ready for n, h in helpers.items()},
+        claims=claims,
+        owner=owner,
+        around=around(namespace) if pod and around else None,
     )
     return pod, plan

@@ -1,13 +1,14 @@
-"""Which nodes a pod may move to, and which one to pick when the user did not say.
+"""What a node must be for a pod, on its own: Ready, nodeSelector, required node affinity, taints; and the label
+selector matching that the placement rules share (placement.py puts them together).
 
 The replacement pod is bound with ``nodeName``, bypassing the scheduler, so the checks the scheduler
-would do (readiness, cordon, nodeSelector, required node affinity, taints) are done here instead;
-the kubelet would otherwise reject or evict the pod after the source was already frozen.
+would do are done here instead; the kubelet would otherwise reject or evict the pod after the source was already
+frozen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import cast
 
 from ..api.types import Obj
@@ -43,6 +44,26 @@ def expression_matches(expr: Obj, values_of: Mapping[str, str]) -> bool:
     return False
 
 
+def selects(selector: Obj | None, labels: Mapping[str, str]) -> bool:
+    """A LabelSelector as the API reads it: null selects nothing, empty selects everything."""
+    if selector is None:
+        return False
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()) and all(
+        expression_matches(e, labels) for e in selector.get("matchExpressions") or []
+    )
+
+
+def selector_text(selector: Obj | None) -> str:
+    """A LabelSelector as ``kubectl get -l`` spells it, for messages."""
+    if selector is None:
+        return "<none>"
+    words = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for e in selector.get("matchExpressions") or []:
+        op, key, values = e.get("operator"), e.get("key"), ",".join(e.get("values") or [])
+        words.append({"Exists": key, "DoesNotExist": f"!{key}"}.get(op) or f"{key} {str(op).lower()} ({values})")
+    return ",".join(words) or "<all>"
+
+
 def _term_matches(term: Obj, node: Obj) -> bool:
     """A nodeSelectorTerm: all expressions must hold (an empty term matches nothing, as in Kubernetes)."""
     labels = (node.get("metadata") or {}).get("labels") or {}
@@ -69,8 +90,8 @@ def _tolerates(toleration: Obj, taint: Obj) -> bool:
     return toleration.get("key") == taint.get("key") and (toleration.get("value") or "") == (taint.get("value") or "")
 
 
-def placement_refusals(pod: Obj, node: Obj) -> list[Refusal]:
-    """Constraints of the pod that ``node`` violates: nodeSelector, required node affinity, taints."""
+def node_affinity_refusals(pod: Obj, node: Obj) -> list[Refusal]:
+    """What of the pod's nodeSelector and required node affinity ``node`` does not match."""
     name = node["metadata"]["name"]
     spec = pod.get("spec") or {}
     labels = node["metadata"].get("labels") or {}
@@ -84,48 +105,25 @@ def placement_refusals(pod: Obj, node: Obj) -> list[Refusal]:
     )
     if required is not None and not node_selector_matches(required, node):
         refusals.append(Refusal("TargetIncompatible", f"node {name} does not satisfy the pod's required node affinity"))
-    tolerations = spec.get("tolerations") or []
+    return refusals
+
+
+def taint_refusals(pod: Obj, node: Obj) -> list[Refusal]:
+    """The taints of ``node`` that keep the pod off and that it does not tolerate."""
+    tolerations = (pod.get("spec") or {}).get("tolerations") or []
+    refusals = []
     for taint in (node.get("spec") or {}).get("taints") or []:
         if taint.get("effect") in BLOCKING_EFFECTS and not any(_tolerates(t, taint) for t in tolerations):
             shown = taint["key"] + (f"={taint['value']}" if taint.get("value") else "") + f":{taint['effect']}"
             refusals.append(
-                Refusal("TargetIncompatible", f"node {name} has taint {shown} that the pod does not tolerate")
+                Refusal(
+                    "TargetIncompatible",
+                    f"node {node['metadata']['name']} has taint {shown} that the pod does not tolerate",
+                )
             )
     return refusals
 
 
-def target_refusals(pod: Obj, node: Obj, source_node: str | None, helpers: Mapping[str, bool]) -> list[Refusal]:
-    """Everything that keeps ``node`` from receiving ``pod``.
-
-    ``helpers`` maps node name to whether its node-helper pod is Ready (absent: no helper there).
-    """
-    name = node["metadata"]["name"]
-    refusals: list[Refusal] = []
-    if name == source_node:
-        refusals.append(Refusal("SameNode", f"target node {name} is the node the pod already runs on"))
-    if not node_ready(node):
-        refusals.append(Refusal("TargetNotReady", f"target node {name} is not Ready"))
-    if (node.get("spec") or {}).get("unschedulable"):
-        refusals.append(Refusal("TargetUnschedulable", f"target node {name} is unschedulable (cordoned)"))
-    if name not in helpers:
-        refusals.append(Refusal("TargetNoHelper", f"target node {name} has no podmigration node-helper"))
-    elif not helpers[name]:
-        refusals.append(Refusal("TargetNoHelper", f"the podmigration node-helper on target node {name} is not ready"))
-    refusals.extend(placement_refusals(pod, node))
-    return refusals
-
-
-def choose_target(
-    pod: Obj, nodes: Iterable[Obj], source_node: str | None, helpers: Mapping[str, bool]
-) -> tuple[str | None, dict[str, list[Refusal]]]:
-    """Pick the first eligible node by name (deterministic, so a retried step picks the same node).
-
-    Returns the choice (``None`` if no node fits) and the refusals of every rejected node.
-    """
-    rejected: dict[str, list[Refusal]] = {}
-    for node in sorted(nodes, key=lambda n: n["metadata"]["name"]):
-        refusals = target_refusals(pod, node, source_node, helpers)
-        if not refusals:
-            return node["metadata"]["name"], rejected
-        rejected[node["metadata"]["name"]] = refusals
-    return None, rejected
+def placement_refusals(pod: Obj, node: Obj) -> list[Refusal]:
+    """Constraints of the pod that ``node`` violates on its own: nodeSelector, required node affinity, taints."""
+    return node_affinity_refusals(pod, node) + taint_refusals(pod, node)

@@ -61,7 +61,7 @@ def evict(body: kopf.Body, namespace: str | None, dryrun: bool, memo: kopf.Memo,
     strategy = eviction.wanted(pod, deps.kube.get_namespace(namespace), deps.config.eviction_default)
     if strategy != eviction.MIGRATE:
         return
-    _pod, plan = check_in_cluster(deps.kube, {"podName": name}, namespace, deps.config.helper_namespace)
+    _pod, plan = check_in_cluster(deps.kube, {"podName": name}, namespace, deps.config.helper_namespace, around=None)
     decision = eviction.decide(pod, strategy, migrations, plan.refusals, deps.clock())
     if decision.event and not dryrun:
         try:

@@ -4,12 +4,14 @@ refuses a migration of a non-migratable VM). The same code as Preparing (preflig
 
 A namespace that already has ``operator.limits.maxQueuedPerNamespace`` migrations waiting is refused too
 (``QueueFull``; Pending refuses the same should one get through while the webhook was down). Otherwise only refusals
-that waiting cannot lift are decided here: a missing or restarting helper (Preparing waits for it), a
-pod that is not Running yet or a node that is not Ready are left to Preparing, which refuses them with the same
-reason if they last. The webhook fails open (chart: <release>-preflight, failurePolicy Ignore): while the operator
-is down, a PodMigration is admitted and Preparing judges it. The requester's own rights are judged first, by the
-policy <release>-migration-guard, so this tells nothing about a pod the requester may not delete. The denial is a
-403, as Kubernetes' own admission denials are (``kubectl migrate`` exits 1, as for a migration that failed).
+that waiting cannot lift are decided here: a missing or restarting helper (Preparing waits for it), a pod that is not
+Running yet, a node that is not Ready, and the placement rules that depend on other pods (inter-pod affinity,
+topology spread, room on the target: those pods come and go; they are not even read, a list of every pod of the
+cluster would slow every admission) are left to Preparing, which refuses them with the same reason if they last.
+The webhook fails open (chart: <release>-preflight, failurePolicy Ignore): while the operator is down, a
+PodMigration is admitted and Preparing judges it. The requester's own rights are judged first, by the policy
+<release>-migration-guard, so this tells nothing about a pod the requester may not delete. The denial is a 403, as
+Kubernetes' own admission denials are (``kubectl migrate`` exits 1, as for a migration that failed).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def preflight_at_admission(spec: kopf.Spec, namespace: str | None, memo: kopf.Me
     if full:
         log.info("PodMigration for %s/%s refused at admission: %s", namespace, spec.get("podName"), full)
         raise kopf.AdmissionError(f"QueueFull: {full}", code=403)
-    _pod, plan = check_in_cluster(deps.kube, dict(spec), namespace, deps.config.helper_namespace)
+    _pod, plan = check_in_cluster(deps.kube, dict(spec), namespace, deps.config.helper_namespace, around=None)
     refused = [r for r in plan.refusals if r.reason in DECIDED_AT_ADMISSION]
     if refused:
         message = "; ".join(f"{r.reason}: {r.message}" for r in refused)

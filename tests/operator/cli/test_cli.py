@@ -208,6 +208,47 @@ def test_dry_run_client_checks_here_only():
     assert code == 0 and out.strip() == "pod default/counter can migrate from worker-1 to worker-2"
 
 
+def kept_apart(pod, **selector):
+    term = {"labelSelector": {"matchLabels": selector}, "topologyKey": "kubernetes.io/hostname"}
+    pod["spec"]["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    return pod
+
+
+def test_dry_run_checks_the_rules_about_other_pods_against_every_pod():
+    kube = FakeKube(
+        pods=[kept_apart(make_pod(), app="db"), make_pod("db", "worker-2")], nodes=NODES, helper_pods=HELPERS
+    )
+    code, out, _ = run(["counter", "-n", "default", "--to", "worker-2", "--dry-run=client"], kube)
+    assert code == 1 and "AffinityNotSatisfied: node worker-2 breaks the pod's required podAntiAffinity" in out
+    assert kube.lists == ["pods"]
+
+
+def test_a_dry_run_without_rights_on_other_namespaces_checks_the_own_and_says_so():
+    """A tenant may list pods in its namespace only: the cluster-wide list answers 403, and the dry run checks the
+    rules against its own pods instead of failing, and says in one line what it left to the operator."""
+    loner = kept_apart(make_pod("loner", "worker-2", namespace="other"), app="counter")
+    loner["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["namespaces"] = [
+        "default"
+    ]
+    kube = FakeKube(pods=[make_pod(), loner], nodes=NODES, helper_pods=HELPERS)
+    dry_run = ["counter", "-n", "default", "--to", "worker-2", "--dry-run=client"]
+    assert run(dry_run, kube)[0] == 1  # the loner's anti-affinity keeps it off worker-2
+    kube.forbidden = {"pods"}
+    kube.lists.clear()
+    code, out, _ = run(dry_run, kube)
+    assert code == 0 and kube.lists == ["pods in default"]
+    assert out.splitlines() == [
+        "pod default/counter can migrate from worker-1 to worker-2",
+        "note: your rights do not let you list every pod (or namespace) of the cluster, only the pods in default: "
+        "rules about pods in other namespaces were not checked; the operator checks them in Preparing",
+    ]
+    # Its own pods still count.
+    kube.pods[("default", "db")] = make_pod("db", "worker-2")
+    kept_apart(kube.pods[("default", "counter")], app="db")
+    code, out, _ = run(dry_run, kube)
+    assert code == 1 and "AffinityNotSatisfied" in out and out.splitlines()[-1].startswith("note: ")
+
+
 def test_admission_rejection_is_bad_usage():
     kube = FakeKube()
 

@@ -122,6 +122,27 @@ def test_dry_run_exits_1_when_pods_would_stay():
     assert code == 1 and table(out, ["POD", "ACTION", "WHY"])["default/cache"][0] == "stay"
 
 
+def test_the_plan_reads_the_pods_around_the_targets_once_for_all_pods():
+    kube = cluster(make_pod("web"), make_pod("api"), make_pod("db", namespace="data"))
+    code, out, _ = drain(kube, "--dry-run")
+    assert code == 0 and kube.lists == ["pods"] and "note:" not in out
+
+
+def test_a_plan_without_rights_on_namespaces_checks_each_pod_against_its_namespace_and_says_so():
+    """A term selects namespaces by label and the user may not list them: each pod is checked against the pods of
+    its own namespace (read once each), and one line says what is left to the operator."""
+    term = {"labelSelector": {}, "topologyKey": "kubernetes.io/hostname", "namespaceSelector": {}}
+    web = make_pod("web", affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}})
+    kube = cluster(web, make_pod("api"), make_pod("db", namespace="data"))
+    kube.forbidden = {"namespaces"}
+    code, out, _ = drain(kube, "--dry-run")
+    assert code == 0 and kube.lists == ["pods", "pods in data", "pods in default"]
+    assert out.splitlines()[0] == (
+        "note: your rights do not let you list every pod (or namespace) of the cluster, only the pods in data, "
+        "default: rules about pods in other namespaces were not checked; the operator checks them in Preparing"
+    )
+
+
 def test_daemonset_pods_refuse_the_drain_before_anything_changes():
     kube = cluster(*every_kind())
     code, _, err = drain(kube)

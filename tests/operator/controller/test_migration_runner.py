@@ -2,7 +2,7 @@
 
 import kopf
 import pytest
-from pmfakes import FakeStop, start
+from pmfakes import FakeStop, make_pod, start
 
 from podmigration import api
 from podmigration.controller.context import Run
@@ -66,6 +66,22 @@ def test_successful_migration(world):
 def test_operator_picks_the_target(world):
     migration, _ = start(world)
     assert migration["status"]["targetNode"] == "worker-2"
+
+
+def test_a_pod_kept_apart_from_one_on_the_target_is_refused_in_preparing(world):
+    """The replacement is bound with nodeName, past the scheduler: Preparing checks its anti-affinity instead."""
+    kube, helpers, _, events, _ = world
+    term = {"labelSelector": {"matchLabels": {"app": "anchor"}}, "topologyKey": "kubernetes.io/hostname"}
+    kube.pods[("default", "counter")]["spec"]["affinity"] = {
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    }
+    kube.pods[("default", "anchor")] = make_pod("anchor", "worker-2")
+    migration, _ = start(world, targetNode="worker-2")
+    status = migration["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "AffinityNotSatisfied")
+    assert [t["phase"] for t in status["phaseTransitions"]] == ["Pending", "Preparing", "Failed"]
+    assert "podAntiAffinity" in status["message"] and "pod default/anchor on node worker-2" in status["message"]
+    assert helpers.calls == [] and kube.created_pods == []
 
 
 def test_refusal_changes_nothing(world):

@@ -4,9 +4,10 @@ disruption budget holds back; the `kubectl migrate drain` command around them is
 import pytest
 from pmfakes import make_pdb, make_pod, owned_by
 
-from podmigration.domain.drainplan import EVICT, MIGRATE, STAY, decide, holding_back, migration_timeout, selects
+from podmigration.domain.drainplan import EVICT, MIGRATE, STAY, decide, holding_back, migration_timeout
 from podmigration.domain.preflight import Plan
 from podmigration.domain.refusals import Refusal
+from podmigration.domain.scheduling import selects
 
 
 def test_holding_back():

@@ -43,7 +43,13 @@ def replicaset(generation=1, match_labels=None):
 
 def check(pod, owner=None, **spec):
     plan = preflight(
-        {"podName": "counter", "targetNode": "worker-2", **spec}, "default", pod, NODES, HELPERS, owner=owner
+        {"podName": "counter", "targetNode": "worker-2", **spec},
+        "default",
+        pod,
+        NODES,
+        HELPERS,
+        owner=owner,
+        around=None,
     )
     return [(r.reason, r.message) for r in plan.refusals]
 

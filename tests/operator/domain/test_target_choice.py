@@ -1,19 +1,49 @@
 from pmfakes import make_node, make_pod
 
-from podmigration.domain.scheduling import choose_target, placement_refusals, target_refusals
+from podmigration.domain.placement import Around, Cluster, choose_target, target_refusals
+from podmigration.domain.scheduling import placement_refusals
 
-HELPERS = {"worker-1": True, "worker-2": True, "worker-3": True}
+HELPERS = {"worker-0": True, "worker-1": True, "worker-2": True, "worker-3": True, "worker-4": True}
 
 
 def reasons(refusals):
     return [r.reason for r in refusals]
 
 
-def test_picks_first_eligible_node_by_name_and_never_the_source():
+def choose(pod, nodes, helpers=HELPERS, others=()):
+    return choose_target(pod, Cluster.of(pod, nodes, Around([pod, *others])), pod["spec"]["nodeName"], helpers)
+
+
+def test_ties_go_to_the_first_node_by_name_and_never_the_source():
     nodes = [make_node("worker-3"), make_node("worker-1"), make_node("worker-2")]
-    chosen, rejected = choose_target(make_pod(node="worker-1"), nodes, "worker-1", HELPERS)
+    chosen, rejected = choose(make_pod(node="worker-1"), nodes)
     assert chosen == "worker-2"
     assert reasons(rejected["worker-1"]) == ["SameNode"]
+
+
+def busy(name, node, cpu="0", memory="0"):
+    pod = make_pod(name, node)
+    pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": cpu, "memory": memory}}
+    return pod
+
+
+def test_picks_the_least_loaded_fitting_node():
+    """The mean of requested CPU and memory over allocatable, the moving pod's own included."""
+    nodes = [make_node("worker-1"), make_node("worker-2"), make_node("worker-3"), make_node("worker-4")]
+    others = [busy("a", "worker-2", cpu="2"), busy("b", "worker-3", memory="4Gi"), busy("c", "worker-4", cpu="1")]
+    assert choose(make_pod(node="worker-1"), nodes, others=others)[0] == "worker-4"
+    # Pods without requests count as the scheduler's defaults (100m CPU, 200 MiB), so they spread too.
+    idle = [make_pod(f"p{i}", "worker-2") for i in range(3)] + [make_pod("q", "worker-3")]
+    assert choose(make_pod(node="worker-1"), nodes[:3], others=idle)[0] == "worker-3"
+    # A bigger node with the same requests is less loaded.
+    big = make_node("worker-0", allocatable={"cpu": "64", "memory": "256Gi", "pods": "110"})
+    assert choose(make_pod(node="worker-1"), [*nodes, big], others=others)[0] == "worker-0"
+
+
+def test_the_least_loaded_node_is_skipped_when_it_does_not_fit():
+    nodes = [make_node("worker-1"), make_node("worker-2"), make_node("worker-3", unschedulable=True)]
+    chosen, rejected = choose(make_pod(node="worker-1"), nodes, others=[busy("a", "worker-2", cpu="3")])
+    assert chosen == "worker-2" and reasons(rejected["worker-3"]) == ["TargetUnschedulable"]
 
 
 def test_skips_not_ready_cordoned_and_helperless_nodes():
@@ -24,7 +54,7 @@ def test_skips_not_ready_cordoned_and_helperless_nodes():
         make_node("d"),
         make_node("e"),
     ]
-    chosen, rejected = choose_target(make_pod(node="x"), nodes, "x", {"a": True, "b": True, "c": False, "e": True})
+    chosen, rejected = choose(make_pod(node="x"), nodes, {"a": True, "b": True, "c": False, "e": True})
     assert chosen == "e"
     assert rejected["a"][0].message == "target node a is not Ready"
     assert rejected["b"][0].message == "target node b is unschedulable (cordoned)"
@@ -33,7 +63,7 @@ def test_skips_not_ready_cordoned_and_helperless_nodes():
 
 
 def test_no_node_fits():
-    chosen, rejected = choose_target(make_pod(node="worker-1"), [make_node("worker-1")], "worker-1", HELPERS)
+    chosen, rejected = choose(make_pod(node="worker-1"), [make_node("worker-1")])
     assert chosen is None and list(rejected) == ["worker-1"]
 
 
@@ -106,7 +136,8 @@ def test_no_execute_counts_and_prefer_no_schedule_does_not():
 
 def test_explicit_target_gets_every_reason_at_once():
     node = make_node("worker-1", ready=False, unschedulable=True)
-    assert reasons(target_refusals(make_pod(), node, "worker-1", {})) == [
+    cluster = Cluster.of(make_pod(), [node], Around([]))
+    assert reasons(target_refusals(make_pod(), node, "worker-1", {}, cluster)) == [
         "SameNode",
         "TargetNotReady",
         "TargetUnschedulable",

@@ -37,7 +37,9 @@ def pod_with_claim(name="data"):
 
 
 def refusals(pod, claims, target="worker-2"):
-    plan = preflight({"podName": "counter", "targetNode": target}, "default", pod, NODES, HELPERS, claims=claims)
+    plan = preflight(
+        {"podName": "counter", "targetNode": target}, "default", pod, NODES, HELPERS, claims=claims, around=None
+    )
     return [r.message for r in plan.refusals]
 
 

@@ -108,6 +108,16 @@ def test_after_the_last_attempt_the_pod_is_evicted():
     )
 
 
+def test_a_pod_preparing_found_no_node_for_is_evicted_at_once():
+    """The webhook leaves the rules about other pods to Preparing: its refusal ends the retries."""
+    refused = ended("Failed", 0)
+    refused["status"].update(reason="NoTargetAvailable", message="no node can take pod default/counter")
+    decision = eviction.decide(make_pod(), "migrate", [refused], [], now=at(1))
+    assert decision.allow and "(NoTargetAvailable: no node can take pod default/counter)" in decision.event[1]
+    refused["status"]["reason"] = "AffinityNotSatisfied"
+    assert eviction.decide(make_pod(), "migrate", [refused], [], now=at(1)).allow
+
+
 def test_a_cancelled_or_no_longer_movable_pod_is_evicted_at_once():
     assert eviction.decide(make_pod(), "migrate", [ended("Cancelled", 0)], [], now=at(1)).allow
     refused = eviction.decide(
@@ -151,6 +161,15 @@ def test_with_the_namespace_queue_full_the_eviction_waits_and_creates_nothing(de
         )
     assert denied.value.code == 429 and "waiting for a slot (limit 1 per namespace" in str(denied.value)
     assert list(deps.kube.migrations) == [("default", "queued")]
+
+
+def test_webhook_lists_no_pod_of_the_cluster(deps):
+    """An eviction is answered fast: the rules about other pods, which would need every pod, are Preparing's."""
+    with pytest.raises(kopf.AdmissionError):
+        admission.evict(
+            body={"metadata": {"name": "counter"}}, namespace="default", dryrun=False, memo=kopf.Memo(deps=deps)
+        )
+    assert deps.kube.lists == []
 
 
 def test_webhook_creates_nothing_on_a_dry_run(deps):

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import kopf
 import pytest
-from pmfakes import make_node
+from pmfakes import make_node, make_pod
 
 from podmigration.webhooks.preflight import preflight_at_admission
 
@@ -71,3 +71,16 @@ def test_a_namespace_with_a_full_queue_is_refused_at_create(world):
     )
     kube.migrations[("default", "q0")]["status"] = {"phase": "Preparing"}
     assert admit(deps, podName="counter", targetNode="worker-2") == ""
+
+
+def test_admission_lists_no_pod_of_the_cluster(world):
+    """The rules about other pods (here the pod's anti-affinity against one on the target) are Preparing's: reading
+    every pod of the cluster would slow each create."""
+    kube, *_, deps = world
+    term = {"labelSelector": {"matchLabels": {"app": "anchor"}}, "topologyKey": "kubernetes.io/hostname"}
+    kube.pods[("default", "counter")]["spec"]["affinity"] = {
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    }
+    kube.pods[("default", "anchor")] = make_pod("anchor", "worker-2")
+    assert admit(deps, podName="counter", targetNode="worker-2") == ""
+    assert kube.lists == []

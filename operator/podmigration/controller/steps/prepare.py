@@ -6,7 +6,7 @@ from ...api import phases
 from ...api.types import Obj, status_of
 from ...domain import helperoutage, limits, owners, podspec, sourcehealth, volumes
 from ...domain import status as st
-from ...domain.preflight import preflight
+from ...domain.preflight import preflight, read_around
 from ...domain.refusals import Refusal
 from ..context import Run, generation
 from ..runtime import Interrupt, WaitForSlot
@@ -81,6 +81,7 @@ def prepare(run: Run, migration: Obj) -> Obj:
         run.name,
         claims,
         owner,
+        around=read_around(run.deps.kube) if pod else None,
     )
     if not plan.ok:
         if helperoutage.preparing_wait(
