@@ -499,10 +499,22 @@ CONFIG = Config(
 )
 
 
+def run_migration(deps: Any, namespace: str, name: str, stop: Any) -> None:
+    """Drives the migration as the operator's daemon does (runner.advance), but in this thread, sleeping on the fake
+    clock while it waits for a slot, until it is terminal or the operator stops."""
+    from podmigration.controller.context import Run
+    from podmigration.controller.runner import OperatorStopping, advance
+
+    run = Run(deps, namespace, name, stop)
+    while (queued := advance(run)) is not None:
+        try:
+            run.sleep(queued)
+        except OperatorStopping:
+            return
+
+
 def start(world: tuple, **spec: Any) -> tuple[Obj, str]:
     """Creates PodMigration counter-mig for pod counter and runs it to its end; returns it and its uid."""
-    from podmigration.controller.runner import run_migration
-
     kube, _, clock, _, deps = world
     migration = kube.create_migration(
         "default", {"metadata": {"name": "counter-mig"}, "spec": {"podName": "counter", "timeoutSeconds": 300, **spec}}

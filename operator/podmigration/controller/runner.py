@@ -22,7 +22,7 @@ from .context import Deps, Run
 from .runtime import Interrupt, OperatorStopping, StaleStatus, StopFlag, WaitForSlot
 from .steps import checkpoint, finalize, helperwait, prepare, restore, rollback, transfer
 
-__all__ = ["STEPS", "Deps", "Interrupt", "OperatorStopping", "StopFlag", "advance", "run_migration"]
+__all__ = ["STEPS", "Deps", "Interrupt", "OperatorStopping", "StopFlag", "advance"]
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,6 @@ STEPS: dict[str | None, Step] = {
 
 def _failure_reason(phase: str) -> str:
     return f"{phase}Failed"
-
-
-def run_migration(deps: Deps, namespace: str, name: str, stop: StopFlag) -> None:
-    """Drive the migration until it is terminal or the operator exits, in this thread (queued waits included)."""
-    run = Run(deps, namespace, name, stop)
-    while (queued := advance(run)) is not None:
-        try:
-            run.sleep(queued)
-        except OperatorStopping:
-            return
 
 
 def advance(run: Run) -> float | None:

@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from pmfakes import FakeStop
+from pmfakes import FakeStop, run_migration
 
 from podmigration import api
 from podmigration.api import phases
@@ -38,7 +38,7 @@ def _run(world, annotations, enabled=True):
                 "spec": {"podName": "counter", "targetNode": "worker-2"},
             },
         )
-    runner.run_migration(deps, "default", "counter-mig", FakeStop(clock))
+    run_migration(deps, "default", "counter-mig", FakeStop(clock))
     return kube.migrations[("default", "counter-mig")]
 
 
@@ -141,9 +141,9 @@ def test_a_crash_in_the_hand_over_window_resumes_into_the_restore(world, exits):
         },
     )
     with pytest.raises(Crashed):
-        runner.run_migration(deps, "default", "web-mig", FakeStop(clock))
+        run_migration(deps, "default", "web-mig", FakeStop(clock))
     assert ("default", "web-0") not in kube.pods or kube.pods[("default", "web-0")]["metadata"]["uid"] != "uid-web-0"
-    runner.run_migration(deps, "default", "web-mig", FakeStop(clock))
+    run_migration(deps, "default", "web-mig", FakeStop(clock))
     status = kube.migrations[("default", "web-mig")]["status"]
     assert status["phase"] == "Succeeded", status["message"]
     assert [p["metadata"]["annotations"].get(api.MIGRATION_ANNOTATION) for p in kube.created_pods] == ["web-mig"]

@@ -4,10 +4,9 @@ archive sha256 (issue 15, F4)."""
 
 import json
 
-from pmfakes import FakeStop, start
+from pmfakes import FakeStop, run_migration, start
 
 from podmigration import api
-from podmigration.controller.runner import run_migration
 from podmigration.domain.podspec import replacement_name
 
 SECOND_UID = "5e6d7c8b-aaaa-bbbb-cccc-000000000002"

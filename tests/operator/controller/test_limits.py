@@ -1,10 +1,9 @@
 """A migration over the limits waits in Pending saying why, then runs; or gives up (QueueTimeout, QueueFull)
 without touching anything. The decisions themselves: tests/operator/domain/test_queue_limits.py."""
 
-from pmfakes import FakeStop
+from pmfakes import FakeStop, run_migration
 
 from podmigration.controller.context import Run
-from podmigration.controller.runner import run_migration
 from podmigration.controller.steps import prepare
 
 

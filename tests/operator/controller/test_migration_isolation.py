@@ -1,6 +1,6 @@
 """The runner against fakes: network cut, volumes moved while frozen, the source killed frozen, restarts told."""
 
-from pmfakes import start
+from pmfakes import run_migration, start
 
 from podmigration import api
 from podmigration.domain.helpers import HelperError
@@ -70,12 +70,12 @@ def test_a_resumed_restore_never_unpacks_twice(world, monkeypatch):
         # the operator dies in Restoring
         patched.setattr(runner, "step_failed", lambda *a: (_ for _ in ()).throw(SystemExit("crash")))
         try:
-            runner.run_migration(deps, "default", "counter-mig", FakeStop(deps.clock))
+            run_migration(deps, "default", "counter-mig", FakeStop(deps.clock))
         except SystemExit:
             pass
     del helpers.fail["restored"]
     helpers.calls.clear()
-    runner.run_migration(deps, "default", "counter-mig", FakeStop(deps.clock))
+    run_migration(deps, "default", "counter-mig", FakeStop(deps.clock))
     assert kube.migrations[("default", "counter-mig")]["status"]["phase"] == "Succeeded"
     assert "unpack_volume" not in [c[0] for c in helpers.calls]
     assert "release_volumes" in [c[0] for c in helpers.calls]

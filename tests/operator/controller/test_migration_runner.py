@@ -2,11 +2,11 @@
 
 import kopf
 import pytest
-from pmfakes import FakeStop, make_pod, start
+from pmfakes import FakeStop, make_pod, run_migration, start
 
 from podmigration import api
 from podmigration.controller.context import Run
-from podmigration.controller.runner import OperatorStopping, run_migration
+from podmigration.controller.runner import OperatorStopping
 from podmigration.domain.helpers import HelperError
 
 

@@ -253,9 +253,7 @@ def statefulset_world(world):
 
 
 def run_statefulset(world):
-    from pmfakes import FakeStop
-
-    from podmigration.controller.runner import run_migration
+    from pmfakes import FakeStop, run_migration
 
     kube, _, clock, _, deps = world
     kube.create_migration(
