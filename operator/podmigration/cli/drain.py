@@ -32,6 +32,7 @@ from ..domain.drainplan import (
     settled,
     triage,
 )
+from ..domain.limits import QUEUE_FULL
 from ..domain.preflight import check_in_cluster
 from .around import PodsAround
 from .commands import migration_body
@@ -130,13 +131,19 @@ class Drainer:
             if blocker:
                 self.note(decision, f"held back by PodDisruptionBudget {blocker}")
                 continue
-            self.waiting.remove(decision)
             body = migration_body(decision.name, decision.namespace, self.args.target, migration_timeout(remaining))
             try:
                 created = self.kube.create_migration(decision.namespace, body)
             except ApiException as exc:
+                if f"{QUEUE_FULL}: " in api_message(exc):
+                    # The namespace's queue is full (operator.limits.maxQueuedPerNamespace): room comes as its
+                    # migrations end, so the pod waits for it as for a budget, until --timeout.
+                    self.note(decision, f"waiting for room in the queue: {api_message(exc)}")
+                    return
+                self.waiting.remove(decision)
                 self.outcomes.append(Outcome(decision.ref, FAILED, f"PodMigration not created: {api_message(exc)}"))
                 continue
+            self.waiting.remove(decision)
             self.migrating.append(Migrating(decision, created["metadata"]["name"]))
             self.say(decision, f"PodMigration {created['metadata']['name']} created")
 

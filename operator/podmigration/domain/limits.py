@@ -21,6 +21,10 @@ from ..api.types import Obj, phase_of, status_of
 #: checks and writes under it, so two of them never both take the last slot.
 START_LOCK = threading.Lock()
 
+#: The reason a migration is refused for a full namespace queue: at admission (the webhook's message starts with it)
+#: and in Pending.
+QUEUE_FULL = "QueueFull"
+
 #: How often a queued migration at the head of the queue looks for a slot; each one further back looks less often
 #: (up to QUEUED_POLL_MAX_SECONDS), so a long queue costs the API server little.
 QUEUED_POLL_SECONDS = 1.0

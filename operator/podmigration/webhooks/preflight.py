@@ -51,7 +51,7 @@ def preflight_at_admission(spec: kopf.Spec, namespace: str | None, memo: kopf.Me
     )
     if full:
         log.info("PodMigration for %s/%s refused at admission: %s", namespace, spec.get("podName"), full)
-        raise kopf.AdmissionError(f"QueueFull: {full}", code=403)
+        raise kopf.AdmissionError(f"{limits.QUEUE_FULL}: {full}", code=403)
     _pod, plan = check_in_cluster(deps.kube, dict(spec), namespace, deps.config.helper_namespace, around=None)
     refused = [r for r in plan.refusals if r.reason in DECIDED_AT_ADMISSION]
     if refused:

@@ -372,3 +372,21 @@ def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         cli.parse_args(argv)
     assert exc.value.code == 2
+
+
+def test_a_pod_refused_for_a_full_namespace_queue_waits_for_room_and_then_migrates():
+    """QueueFull is lifted by time, as a budget is: the drain retries the create until --timeout, never fails it."""
+    kube = cluster(make_pod("web"))
+    operator = Operator(kube)
+    refusals = [1, 1]
+
+    def full_then_room(namespace, body):
+        if refusals:
+            refusals.pop()
+            raise FakeApiError(403, "admission webhook denied the request: QueueFull: namespace default already has 1")
+        return operator.create(namespace, body)
+
+    kube.create_migration = full_then_room
+    code, out, _ = drain(kube)
+    assert code == 0 and table(out, ["POD", "ACTION", "RESULT"])["default/web"][0] == "migrated"
+    assert out.count("waiting for room in the queue: admission webhook denied the request: QueueFull") == 1

@@ -43,7 +43,7 @@ def start(run: Run, migration: Obj) -> Obj:
             )
     full = limits.queue_full(migration, run.namespace, migrations, config.max_queued_per_namespace)
     if full:
-        raise Interrupt(phases.FAILED, "QueueFull", full)
+        raise Interrupt(phases.FAILED, limits.QUEUE_FULL, full)
     status = status_of(migration)
     timeout = migration["spec"].get("queueTimeoutSeconds") or config.max_queue_seconds
     expired = limits.queue_timeout(run.phase_seconds(migration), timeout, queued)
