@@ -4,7 +4,6 @@ answering."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -21,6 +20,7 @@ from e2elib import (
     counter_pod,
     read_migration,
     running_pod,
+    set_operator_env,
     start_migration,
     wait_for,
 )
@@ -32,15 +32,6 @@ RUNNING = {"Preparing", "Checkpointing", "Transferring", "Restoring", "Finalizin
 
 #: The chart's values of the settings these tests change (restored afterwards).
 CHART_LIMITS = {"PM_MAX_OUTBOUND_PER_NODE": "2", "PM_MAX_PER_CLUSTER": "5", "PM_MAX_PER_NAMESPACE": "5"}
-
-
-def set_operator_env(**env: str) -> None:
-    """Sets the operator's environment (one rollout) and waits until every replica runs with it."""
-    for cmd in (
-        ["set", "env", "deploy/podmigration-operator", *(f"{k}={v}" for k, v in env.items())],
-        ["rollout", "status", "deploy/podmigration-operator", "--timeout=120s"],
-    ):
-        subprocess.run(["kubectl", "-n", OPERATOR_NAMESPACE, *cmd], check=True, capture_output=True, timeout=150)
 
 
 @pytest.fixture

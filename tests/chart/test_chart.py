@@ -83,9 +83,19 @@ def test_the_chart_renders_no_field_the_operator_rewrites(helm):
     find(docs, "ClusterRole", "pm-operator")
 
 
+@pytest.mark.parametrize(("values", "mode"), [((), "pull"), (("--set", "operator.baseImages=copy"), "copy")])
+def test_base_images_are_pulled_by_the_targets_kubelet_unless_copy_is_set(helm, values, mode):
+    operator = find(objects(helm, *values), "Deployment", "pm-operator")["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in operator["env"]}["PM_BASE_IMAGES"] == mode
+
+
 @pytest.mark.parametrize(
     ("value", "complaint"),
-    [("operator.replica=3", "additional properties 'replica'"), ("eviction.default=Migrate", "/eviction/default")],
+    [
+        ("operator.replica=3", "additional properties 'replica'"),
+        ("eviction.default=Migrate", "/eviction/default"),
+        ("operator.baseImages=preload", "/operator/baseImages"),
+    ],
 )
 def test_the_schema_refuses_a_misspelled_value_and_a_wrong_enum(helm, value, complaint):
     done = render(helm, "--set", value, check=False)

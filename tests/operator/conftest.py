@@ -30,7 +30,10 @@ def world():
 
     def replacement_becomes_ready(k):
         for pod in k.pods.values():
-            if api.MIGRATION_ANNOTATION in pod["metadata"]["annotations"] and pod["status"]["phase"] == "Pending":
+            if (
+                api.MIGRATION_ANNOTATION in pod["metadata"].get("annotations", {})
+                and pod["status"]["phase"] == "Pending"
+            ):
                 pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
 
     kube.on_get_migration.append(replacement_becomes_ready)

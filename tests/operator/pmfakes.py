@@ -496,6 +496,7 @@ CONFIG = Config(
     retry_seconds=1,
     image="localhost/podmigration:test",
     handover_webhook="pm-statefulset-handover",
+    base_images="copy",
 )
 
 

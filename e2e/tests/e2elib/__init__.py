@@ -27,6 +27,7 @@ from .cluster import (
     pod_gone,
     running_pod,
     service_endpoints,
+    set_operator_env,
     wait_for,
 )
 from .migrations import (
@@ -143,6 +144,7 @@ __all__ = [
     "script_pod",
     "seqwriter_pod",
     "service_endpoints",
+    "set_operator_env",
     "slow_to_be_ready",
     "start_migration",
     "start_redis",

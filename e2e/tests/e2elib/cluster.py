@@ -95,6 +95,15 @@ def describe_state(state: client.V1ContainerState | None) -> str:
 OPERATOR_SELECTOR = "app.kubernetes.io/name=podmigration-operator"
 
 
+def set_operator_env(**env: str) -> None:
+    """Sets the operator's environment (one rollout) and waits until every replica runs with it."""
+    for cmd in (
+        ["set", "env", "deploy/podmigration-operator", *(f"{k}={v}" for k, v in env.items())],
+        ["rollout", "status", "deploy/podmigration-operator", "--timeout=120s"],
+    ):
+        subprocess.run(["kubectl", "-n", OPERATOR_NAMESPACE, *cmd], check=True, capture_output=True, timeout=150)
+
+
 def operator_pods(core: client.CoreV1Api) -> list[client.V1Pod]:
     return [
         p

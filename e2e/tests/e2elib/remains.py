@@ -16,6 +16,8 @@ NODE_SCAN = Path(__file__).with_name("nodescan.py")
 _OURS = ("podmigration-checkpoint", "checkpoint.name", "podmigration.dev/archive")
 #: An image nothing can read (nodescan.marks): whose it is cannot be told, so it fails every check.
 _UNREADABLE = "unreadable:"
+#: The label of the pod by which the target's kubelet pulls a migration's base images (the operator's api).
+PREPULL_LABEL = "podmigration.dev/prepull-for"
 
 
 def leftovers(node: str, *uids: str, core: client.CoreV1Api | None = None) -> list[str]:
@@ -69,13 +71,18 @@ def nothing_left_of_pods(core: client.CoreV1Api, custom: client.CustomObjectsApi
 
 def cluster_leftovers(api_client: client.ApiClient, pods: list[str]) -> list[str]:
     """What migrations of these pods (names in NAMESPACE; their replacements <name>-<suffix> too) left in the
-    cluster: fence or held-label annotations on a pod, and the StatefulSet hand-over webhook still matching one."""
+    cluster: fence or held-label annotations on a pod, any pod that pulled base images for a migration (deleted as
+    soon as it has), and the StatefulSet hand-over webhook still matching one."""
     marks = {"podmigration.dev/fenced-by", "podmigration.dev/fenced-labels", "podmigration.dev/held-labels"}
     found = [
         f"pod {p.metadata.name} annotated {sorted(marks & set(p.metadata.annotations or {}))}"
         for p in client.CoreV1Api(api_client).list_namespaced_pod(NAMESPACE).items
         if any(p.metadata.name == n or p.metadata.name.startswith(f"{n}-") for n in pods)
         and marks & set(p.metadata.annotations or {})
+    ]
+    found += [
+        f"pod {p.metadata.name} that pulled base images for a migration"
+        for p in client.CoreV1Api(api_client).list_namespaced_pod(NAMESPACE, label_selector=PREPULL_LABEL).items
     ]
     for config in client.AdmissionregistrationV1Api(api_client).list_mutating_webhook_configuration().items:
         if config.metadata.name.endswith("statefulset-handover"):

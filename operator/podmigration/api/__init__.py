@@ -38,6 +38,10 @@ VOLUMES_GATE_CONTAINER = "podmigration-volumes"
 VOLUMES_GATE_VOLUME = "podmigration-ready"
 VOLUMES_GATE_PATH = "/podmigration-ready"
 
+#: On the short-lived pod that has the target's kubelet pull a pod's base images (domain/baseimages.py): the uid
+#: of the PodMigration it serves, for its cleanup and the e2e leftover checks.
+PREPULL_LABEL = f"{GROUP}/prepull-for"
+
 #: Label of the node-helper DaemonSet pods.
 HELPER_LABEL_SELECTOR = "app.kubernetes.io/name=podmigration-node-helper"
 

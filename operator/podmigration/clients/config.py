@@ -112,6 +112,9 @@ class Config:
     finished_per_pod: int = 5
     #: Whether the test-only crash points of faults.py may fire (the chart's operator.faultInjection).
     fault_injection: bool = False
+    #: How a pod's base images reach the target (chart operator.baseImages): "pull", by the target's kubelet with
+    #: the pod's own credentials (domain/baseimages.py), or "copy", from the source node's helper (no registry).
+    base_images: str = "pull"
     #: Port of /metrics (Prometheus; the container port named metrics); 0: none.
     metrics_port: int = 0
 
@@ -156,4 +159,5 @@ class Config:
             finished_per_pod=int(_number("PM_FINISHED_PER_POD", 5)),
             fault_injection=os.environ.get("PM_FAULT_INJECTION", "") in ("1", "true"),
             metrics_port=int(_number("PM_METRICS_PORT", 0)),
+            base_images=_choice("PM_BASE_IMAGES", ("pull", "copy"), "pull"),
         )

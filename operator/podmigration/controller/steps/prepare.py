@@ -10,6 +10,7 @@ from ...domain.preflight import preflight, read_around
 from ...domain.refusals import Refusal
 from ..context import Run, generation
 from ..runtime import Interrupt, WaitForSlot
+from . import baseimages
 
 
 def accept(run: Run, migration: Obj) -> Obj:
@@ -119,9 +120,5 @@ def prepare(run: Run, migration: Obj) -> Obj:
     )
     for warning in warnings:
         run.event(migration, "Warning", "LivenessProbeRisk", warning)
-    images = podspec.base_images(pod)
-    run.progress(migration, f"making sure {len(images)} base image(s) are on {plan.target_node}")
-    run.deps.helpers.ensure_images(
-        helpers[plan.target_node], images, helpers[plan.source_node], timeout=run.remaining(migration)
-    )
+    migration = baseimages.ensure(run, migration, pod, helpers[plan.target_node], helpers[plan.source_node])
     return run.transition(migration, phases.CHECKPOINTING, message=f"fencing and checkpointing on {plan.source_node}")

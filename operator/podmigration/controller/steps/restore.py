@@ -8,7 +8,7 @@ import time
 from ... import api
 from ...api import phases
 from ...api.types import Obj, annotations_of, status_of
-from ...domain import handover, owners, podspec, volumes
+from ...domain import baseimages, handover, owners, podspec, volumes
 from ...domain.helpers import Helper
 from .. import faults
 from ..context import Run
@@ -64,6 +64,8 @@ def restore(run: Run, migration: Obj) -> Obj:
     else:
         replacement = _ensure_replacement(run, migration)
         migration = run.reached(migration, faults.REPLACEMENT_CREATED)
+    if forced := baseimages.always_pull_forced(replacement):
+        raise Interrupt(phases.FAILED, "AlwaysPullImages", forced)
     migration = _place_volumes(run, migration, replacement, target)
     name = replacement["metadata"]["name"]
     run.progress(migration, f"waiting for pod {name} to be Running and Ready on {status['targetNode']}")

@@ -14,7 +14,7 @@ from ...domain import status as st
 from ...domain.helpers import HelperError
 from ..context import Run, generation
 from ..runtime import Interrupt, OperatorStopping, StaleStatus
-from . import cleanup, restore, sourcepod
+from . import baseimages, cleanup, restore, sourcepod
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,7 @@ def roll_back(run: Run, migration: Obj) -> None:
     try:
         # First, so that an owner recreating the discarded pod starts it fresh, not as a restore.
         migration = restore.end_handover(run, migration)
+        baseimages.discard_prepull(run, migration)
         replacement = run.deps.kube.get_pod(run.namespace, status["targetPod"]) if status.get("targetPod") else None
         if replacement and annotations_of(replacement).get(api.MIGRATION_ANNOTATION) == run.name:
             _discard_replacement(run, replacement)
