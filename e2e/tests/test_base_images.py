@@ -65,6 +65,7 @@ def test_pull_mode_refuses_an_image_the_target_lacks_under_never_and_moves_the_p
         node_exec(TARGET_NODE, *load)
         status = finished_migration(custom, start_migration(custom, source, TARGET_NODE))["status"]
         assert status["phase"] == "Succeeded", status
+        pod_gone(core, source)  # the source, killed frozen at Finalizing, may still be terminating
         assert cluster_leftovers(api, [source]) == [], "the pod that had the kubelet check the image is gone"
         nothing_left_of_pods(core, custom, source)
         core.delete_namespaced_pod(status["targetPod"], NAMESPACE, grace_period_seconds=0)
