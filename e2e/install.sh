@@ -30,13 +30,14 @@ gc_period=${PM_GC_PERIOD_SECONDS:-60}
 # node-config.sh); PM_WEBHOOK_CLIENT_AUTH=false installs for a cluster whose API server presents none.
 # No priority class for the helpers here: the kubelet gives node-critical pods oom_score_adj -997, which these
 # machines refuse without CAP_SYS_RESOURCE (ENVIRONMENT.md), so their containers would never start.
-# Base images are copied between helpers here (operator.baseImages=copy): the local cluster has no registry, its images
-# are built and loaded into every node; e2e/tests/test_base_images.py switches to pull for its own tests.
+# Base images (operator.baseImages): pull, the chart's default; the local cluster has no registry, but its images are
+# loaded into every node and the pods ask for them IfNotPresent, so the kubelet finds them. test_migration.py's copy
+# test switches to copy for itself.
 log "helm upgrade --install podmigration ${chart#"$REPO_ROOT"/} (image $ref, CRI-O working directory $cwd)"
 "$helm" upgrade --install podmigration "$chart" -n podmigration-system --create-namespace \
   --set image.repository="${ref%:*}" --set image.tag="${ref##*:}" --set operator.faultInjection="${PM_FAULT_INJECTION:-false}" \
   --set nodeHelper.runtimeWorkingDir="$cwd" --set operator.gcPeriodSeconds="$gc_period" \
-  --set nodeHelper.minFreePercent=2 --set nodeHelper.priorityClassName= --set operator.baseImages="${PM_BASE_IMAGES:-copy}" \
+  --set nodeHelper.minFreePercent=2 --set nodeHelper.priorityClassName= --set operator.baseImages="${PM_BASE_IMAGES:-pull}" \
   --set webhooks.clientAuth.enabled="${PM_WEBHOOK_CLIENT_AUTH:-true}" --wait --timeout 5m >&2
 kubectl -n podmigration-system rollout status deploy/podmigration-operator --timeout 120s >&2
 kubectl -n podmigration-system rollout status ds/podmigration-node-helper --timeout 120s >&2

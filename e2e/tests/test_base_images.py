@@ -1,7 +1,7 @@
 """operator.baseImages=pull: the target's kubelet gets a pod's base images with the pod's own credentials, through a
 short-lived pod; an image it will not get ends the migration in Preparing with the source serving. No registry is
 needed: an image only the source holds is asked for with imagePullPolicy Never, refused, then loaded onto the target
-and found there. The suite installs with copy (e2e/install.sh); these tests switch the operator to pull."""
+and found there. The suite installs with pull, the default (e2e/install.sh); the fixture makes sure of it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from e2elib import (
     COUNTER_IMAGE,
     NAMESPACE,
-    OPERATOR_NAMESPACE,
     SOURCE_NODE,
     TARGET_NODE,
     cluster_leftovers,
@@ -19,24 +18,18 @@ from e2elib import (
     finished_migration,
     node_exec,
     nothing_left_of_pods,
+    operator_env,
     pod_gone,
     running_pod,
-    set_operator_env,
     start_migration,
 )
-from kubernetes import client
 
 
 @pytest.fixture
-def pull_mode(api: client.ApiClient) -> Iterator[None]:
-    """The operator in pull mode for the test, then back to the mode it was installed with."""
-    deployment = client.AppsV1Api(api).read_namespaced_deployment("podmigration-operator", OPERATOR_NAMESPACE)
-    env = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env or []}
-    set_operator_env(PM_BASE_IMAGES="pull")
-    try:
+def pull_mode() -> Iterator[None]:
+    """The operator in pull mode for the test (the chart's default), whatever the suite installed."""
+    with operator_env(PM_BASE_IMAGES="pull"):
         yield
-    finally:
-        set_operator_env(PM_BASE_IMAGES=env.get("PM_BASE_IMAGES") or "pull")
 
 
 def test_pull_mode_refuses_an_image_the_target_lacks_under_never_and_moves_the_pod_once_it_is_there(

@@ -18,6 +18,7 @@ from e2elib import (
     finished_migration,
     node_exec,
     nothing_left_on_nodes,
+    operator_env,
     operator_leader,
     operator_pods,
     peers,
@@ -95,6 +96,12 @@ def test_two_containers_keep_their_own_state_and_init_containers_do_not_run_agai
 
 
 def test_base_image_missing_on_the_target_is_copied_from_the_source(core, custom, pods, unique):
+    """operator.baseImages=copy, for images in no registry (the local cluster's): the helpers copy it."""
+    with operator_env(PM_BASE_IMAGES="copy"):
+        _base_image_copied(core, custom, pods, unique)
+
+
+def _base_image_copied(core, custom, pods, unique):
     image = f"localhost/pm-counter:only-on-source-{unique}"
     node_exec(SOURCE_NODE, "skopeo", "copy", "-q", f"containers-storage:{COUNTER_IMAGE}", f"containers-storage:{image}")
     source = f"mig-img-{unique}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,24 @@ def set_operator_env(**env: str) -> None:
         ["rollout", "status", "deploy/podmigration-operator", "--timeout=120s"],
     ):
         subprocess.run(["kubectl", "-n", OPERATOR_NAMESPACE, *cmd], check=True, capture_output=True, timeout=150)
+
+
+@contextlib.contextmanager
+def operator_env(**env: str) -> Iterator[None]:
+    """The operator with ``env`` for the block, then with the values it had (a rollout each way when it changes)."""
+    deployment = subprocess.run(
+        ["kubectl", "-n", OPERATOR_NAMESPACE, "get", "deploy/podmigration-operator", "-o", "json"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    container = json.loads(deployment.stdout)["spec"]["template"]["spec"]["containers"][0]
+    before = {e["name"]: e.get("value", "") for e in container.get("env") or []}
+    set_operator_env(**env)
+    try:
+        yield
+    finally:
+        set_operator_env(**{k: before.get(k, "") for k in env})
 
 
 def operator_pods(core: client.CoreV1Api) -> list[client.V1Pod]:
